@@ -1,0 +1,153 @@
+//! The application: build it (bind, connect, migrate, assemble the router),
+//! then run it until shutdown. `main` and the tests start it the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_credential_types::Credentials;
+use tokio::net::TcpListener;
+
+use crate::auth::password::Hasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::aws::AwsClients;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto;
+use crate::db;
+use crate::db::audit::{AuditContext, Event};
+use crate::domain::AuditAction;
+use crate::state::AppState;
+
+/// Things production takes from the environment that tests pass in.
+#[derive(Default)]
+pub struct Overrides {
+    /// AWS credentials instead of the standard chain.
+    pub credentials: Option<Credentials>,
+    /// A clock instead of the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// A built application, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    setup_link: Option<String>,
+}
+
+impl App {
+    pub async fn build(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("EGX_LISTEN: cannot listen on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                url::Url::parse(&format!("http://{bound}")).context("deriving the public URL")?
+            }
+        };
+        let db = db::connect(&config.database_path()).await?;
+        let aws = AwsClients::build(&config, overrides.credentials).await?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            aws,
+            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            hasher: Arc::new(Hasher::default()),
+            throttle: Arc::new(LoginThrottle::default()),
+            public_url: Arc::new(public_url),
+        };
+        let setup_link = issue_setup_link_if_needed(&state).await?;
+        Ok(Self {
+            listener,
+            state,
+            setup_link,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The first-run owner setup link, when no owner exists yet.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests for
+    /// at most `drain` before returning (C25).
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        drain: Duration,
+    ) -> anyhow::Result<()> {
+        let router = crate::web::router(self.state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
+        let serving = tokio::spawn(async move { serve.await });
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => return result.context("server task")?.context("serving"),
+            _ = rx => {}
+        }
+        tracing::info!(
+            deadline_secs = drain.as_secs(),
+            "shutting down: draining requests"
+        );
+        match tokio::time::timeout(drain, &mut serving).await {
+            Ok(result) => result.context("server task")?.context("serving")?,
+            Err(_) => {
+                tracing::warn!("requests still open at the shutdown deadline; closing them");
+                serving.abort();
+            }
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// On a database with no owner, makes a one-time setup link and logs it.
+async fn issue_setup_link_if_needed(state: &AppState) -> anyhow::Result<Option<String>> {
+    if db::accounts::owner_exists(&state.db).await? {
+        return Ok(None);
+    }
+    let now = state.now();
+    let token = crypto::new_token()?;
+    let mut tx = db::begin_immediate(&state.db).await?;
+    db::setup_tokens::insert(
+        &mut *tx,
+        &crypto::digest(token.expose()),
+        now,
+        now + state.config.setup_ttl_secs,
+    )
+    .await?;
+    db::audit::record(
+        &mut *tx,
+        &AuditContext::system("system"),
+        Event::success(AuditAction::SetupLinkIssued, None),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let link = format!("{}/setup/{}", state.origin(), token.expose());
+    // The setup link is the one secret the log carries, by design: the
+    // person who can read the server's log is the person who runs it.
+    tracing::warn!(
+        valid_minutes = state.config.setup_ttl_secs / 60,
+        "no owner exists yet: open this one-time setup link to create the owner account: {link}"
+    );
+    Ok(Some(link))
+}

@@ -1,0 +1,8 @@
+//! Who is asking: passwords, sessions, CSRF, login throttling.
+
+pub mod owner;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+pub use session::{AuthSession, Role};

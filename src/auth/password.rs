@@ -1,0 +1,145 @@
+//! Password hashing with argon2id (OWASP minimum parameters: 19 MiB, t=2,
+//! p=1). Hashing runs on blocking threads behind a semaphore, so a burst of
+//! logins cannot exhaust memory or starve the async runtime. Unknown users
+//! are checked against a dummy hash, so response time does not reveal
+//! whether an account exists.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use argon2::{Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::crypto::Secret;
+
+/// Shortest and longest passwords accepted (the cap bounds hashing cost).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Checks a new password against the rules; the error is shown to the user.
+pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "A password can be at most {MAX_PASSWORD_BYTES} bytes long."
+        ));
+    }
+    if password != confirm {
+        return Err("The two passwords do not match.".to_owned());
+    }
+    Ok(())
+}
+
+/// Hashes and verifies passwords off the async threads.
+#[derive(Debug)]
+pub struct Hasher {
+    permits: Semaphore,
+    dummy: OnceCell<String>,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self {
+            permits: Semaphore::new(2),
+            dummy: OnceCell::new(),
+        }
+    }
+}
+
+impl Hasher {
+    pub async fn hash(self: &Arc<Self>, password: Secret) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .hash_password(password.expose().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+        })
+        .await
+        .context("hashing task")?
+    }
+
+    /// True only if `stored` exists and matches. With no stored hash the
+    /// password is still checked (against a dummy) to keep timing uniform.
+    pub async fn verify(
+        self: &Arc<Self>,
+        password: Secret,
+        stored: Option<String>,
+    ) -> anyhow::Result<bool> {
+        if password.expose().len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
+        let (hash, real) = match stored {
+            Some(h) => (h, true),
+            None => (self.dummy_hash().await?, false),
+        };
+        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let matched = tokio::task::spawn_blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return false;
+            };
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await
+        .context("verify task")?;
+        Ok(real && matched)
+    }
+
+    async fn dummy_hash(self: &Arc<Self>) -> anyhow::Result<String> {
+        let this = Arc::clone(self);
+        let hash = self
+            .dummy
+            .get_or_try_init(
+                || async move { this.hash(Secret::new("egx-portal dummy password")).await },
+            )
+            .await?;
+        Ok(hash.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_only_its_own_password() {
+        let hasher = Arc::new(Hasher::default());
+        let hash = hasher
+            .hash(Secret::new("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            hasher
+                .verify(Secret::new("correct horse battery"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Secret::new("wrong horse battery"), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Secret::new("anything at all"), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn new_passwords_are_checked_with_reasons() {
+        assert!(check_new_password("short", "short").is_err());
+        assert!(check_new_password("long enough 1", "long enough 2").is_err());
+        assert!(check_new_password(&"x".repeat(2000), &"x".repeat(2000)).is_err());
+        assert!(check_new_password("long enough 1", "long enough 1").is_ok());
+    }
+}

@@ -1,0 +1,291 @@
+//! IAM provisioning steps, each idempotent so a retry resumes instead of
+//! dead-ending on "already exists" (C18).
+//!
+//! The upload policy is the same template file the runbook script uses,
+//! embedded at build time, so script and portal cannot disagree.
+//! IAM API reference: <https://docs.aws.amazon.com/IAM/latest/APIReference/>
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_iam::types::Tag;
+
+use super::{AwsClients, error_code};
+use crate::crypto::Secret;
+use crate::domain::{BucketName, IamUserName};
+
+/// The policy template shared with `iam/create_team_users.sh`.
+pub const POLICY_TEMPLATE: &str = include_str!("../../iam/egx_team_upload_policy.json");
+/// The placeholder the template uses for the bucket name.
+pub const BUCKET_PLACEHOLDER: &str = "__BUCKET__";
+/// Tag that marks IAM users the portal manages.
+pub const MANAGED_TAG_KEY: &str = "managed-by";
+pub const MANAGED_TAG_VALUE: &str = "egx-portal";
+pub const BUCKET_TAG_KEY: &str = "egx-bucket";
+
+/// The policy document for `bucket`.
+pub fn policy_document(bucket: &BucketName) -> String {
+    POLICY_TEMPLATE.replace(BUCKET_PLACEHOLDER, bucket.as_str())
+}
+
+/// The managed policy's name for `bucket`.
+pub fn policy_name(bucket: &BucketName) -> String {
+    format!("EgxTeamUploadPolicy-{bucket}")
+}
+
+/// Why a provisioning step failed, in words for the owner.
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    #[error(
+        "IAM user {0} exists but was not created by the portal (it has no managed-by=egx-portal tag); \
+         the portal will not take it over here"
+    )]
+    NotManaged(String),
+    #[error("IAM user {0} already has two access keys (IAM's limit); delete or rotate one first")]
+    KeyLimit(String),
+    #[error("AWS refused {step}: {code}")]
+    Refused {
+        step: &'static str,
+        code: String,
+        source: anyhow::Error,
+    },
+    #[error("AWS could not be reached for {step}")]
+    Unreachable {
+        step: &'static str,
+        source: anyhow::Error,
+    },
+}
+
+impl IamError {
+    /// A short kind for records (never a message from AWS with user data).
+    pub fn kind(&self) -> String {
+        match self {
+            Self::NotManaged(_) => "not_managed".into(),
+            Self::KeyLimit(_) => "key_limit".into(),
+            Self::Refused { code, .. } => code.clone(),
+            Self::Unreachable { .. } => "unreachable".into(),
+        }
+    }
+}
+
+fn classify<E, R>(step: &'static str, err: aws_sdk_iam::error::SdkError<E, R>) -> IamError
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match error_code(&err) {
+        Some(code) => IamError::Refused {
+            step,
+            code,
+            source: anyhow::Error::new(err),
+        },
+        None => IamError::Unreachable {
+            step,
+            source: anyhow::Error::new(err),
+        },
+    }
+}
+
+/// Creates the managed upload policy if it is absent; returns its ARN.
+pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<String, IamError> {
+    let account = aws
+        .account_id()
+        .await
+        .map_err(|source| IamError::Unreachable {
+            step: "GetCallerIdentity",
+            source,
+        })?;
+    let name = policy_name(bucket);
+    let arn = format!("arn:aws:iam::{account}:policy/{name}");
+    match aws.iam.get_policy().policy_arn(&arn).send().await {
+        Ok(_) => return Ok(arn),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => {}
+        Err(e) => return Err(classify("GetPolicy", e)),
+    }
+    let created = aws
+        .iam
+        .create_policy()
+        .policy_name(&name)
+        .policy_document(policy_document(bucket))
+        .description(format!(
+            "egx-portal: upload-only access to s3://{bucket}/streaming/ and batch/"
+        ))
+        .send()
+        .await;
+    match created {
+        Ok(out) => Ok(out
+            .policy()
+            .and_then(|p| p.arn())
+            .map(str::to_owned)
+            .unwrap_or(arn)),
+        // Created concurrently by someone else: the policy exists, which is all we need.
+        Err(e) if error_code(&e).as_deref() == Some("EntityAlreadyExists") => Ok(arn),
+        Err(e) => Err(classify("CreatePolicy", e)),
+    }
+}
+
+/// Whether [`ensure_user`] made the user or found ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOutcome {
+    Created,
+    FoundManaged,
+}
+
+/// Creates the IAM user, tagged as managed by the portal, unless it exists.
+/// An existing user is accepted only if it carries the managed tag.
+pub async fn ensure_user(
+    aws: &AwsClients,
+    user: &IamUserName,
+    bucket: &BucketName,
+) -> Result<UserOutcome, IamError> {
+    match aws.iam.get_user().user_name(user.as_str()).send().await {
+        Ok(_) => {
+            return if is_managed(aws, user).await? {
+                Ok(UserOutcome::FoundManaged)
+            } else {
+                Err(IamError::NotManaged(user.to_string()))
+            };
+        }
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => {}
+        Err(e) => return Err(classify("GetUser", e)),
+    }
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let tags = [
+        tag(MANAGED_TAG_KEY, MANAGED_TAG_VALUE),
+        tag(BUCKET_TAG_KEY, bucket.as_str()),
+    ];
+    let mut req = aws.iam.create_user().user_name(user.as_str());
+    for t in tags {
+        match t {
+            Ok(t) => req = req.tags(t),
+            Err(e) => {
+                return Err(IamError::Refused {
+                    step: "CreateUser",
+                    code: "BadTag".into(),
+                    source: e.into(),
+                });
+            }
+        }
+    }
+    match req.send().await {
+        Ok(_) => Ok(UserOutcome::Created),
+        Err(e) if error_code(&e).as_deref() == Some("EntityAlreadyExists") => {
+            if is_managed(aws, user).await? {
+                Ok(UserOutcome::FoundManaged)
+            } else {
+                Err(IamError::NotManaged(user.to_string()))
+            }
+        }
+        Err(e) => Err(classify("CreateUser", e)),
+    }
+}
+
+async fn is_managed(aws: &AwsClients, user: &IamUserName) -> Result<bool, IamError> {
+    let tags = aws
+        .iam
+        .list_user_tags()
+        .user_name(user.as_str())
+        .send()
+        .await
+        .map_err(|e| classify("ListUserTags", e))?;
+    Ok(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
+}
+
+/// Attaches the policy (IAM treats a repeated attach as success).
+pub async fn attach_policy(
+    aws: &AwsClients,
+    user: &IamUserName,
+    policy_arn: &str,
+) -> Result<(), IamError> {
+    aws.iam
+        .attach_user_policy()
+        .user_name(user.as_str())
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .map_err(|e| classify("AttachUserPolicy", e))?;
+    Ok(())
+}
+
+/// A new access key: its id, and the secret (shown once, through a link).
+pub struct NewAccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+pub async fn create_access_key(
+    aws: &AwsClients,
+    user: &IamUserName,
+) -> Result<NewAccessKey, IamError> {
+    let out = match aws
+        .iam
+        .create_access_key()
+        .user_name(user.as_str())
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error_code(&e).as_deref() == Some("LimitExceeded") => {
+            return Err(IamError::KeyLimit(user.to_string()));
+        }
+        Err(e) => return Err(classify("CreateAccessKey", e)),
+    };
+    let key = out.access_key().ok_or_else(|| IamError::Refused {
+        step: "CreateAccessKey",
+        code: "EmptyResponse".into(),
+        source: anyhow::anyhow!("CreateAccessKey returned no key"),
+    })?;
+    Ok(NewAccessKey {
+        access_key_id: key.access_key_id().to_owned(),
+        secret_access_key: Secret::new(key.secret_access_key()),
+    })
+}
+
+/// Waits until AWS accepts a new key (IAM is eventually consistent: on AWS a
+/// fresh key can be refused for several seconds, C15). Calls STS
+/// GetCallerIdentity with the key, backing off, for at most `timeout`.
+/// Returns whether the key was accepted in time.
+pub async fn verify_key(aws: &AwsClients, key: &NewAccessKey, timeout: Duration) -> bool {
+    let credentials = Credentials::new(
+        &key.access_key_id,
+        key.secret_access_key.expose(),
+        None,
+        None,
+        "egx-portal-new-key",
+    );
+    let sts = aws.sts_with_key(credentials);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        if sts.get_caller_identity().send().await.is_ok() {
+            return true;
+        }
+        if tokio::time::Instant::now() + delay > deadline {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_template_is_valid_json_with_the_bucket_substituted() {
+        let bucket = BucketName::parse("data-bucket").unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&policy_document(&bucket)).unwrap();
+        let text = doc.to_string();
+        assert!(!text.contains(BUCKET_PLACEHOLDER));
+        assert!(text.contains("arn:aws:s3:::data-bucket/streaming/*"));
+        assert!(text.contains("arn:aws:s3:::data-bucket/batch/*"));
+        assert!(
+            !text.contains("streaming*"),
+            "prefix wildcards must include the slash"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! AWS clients, built once at start-up and shared.
+//!
+//! Choices made here on purpose:
+//! * The SDK's default features are off (lean build); the HTTPS client is
+//!   passed explicitly (rustls + ring), and the behaviour version is pinned,
+//!   so nothing is left to panic at request time (C19).
+//! * S3 request checksums are calculated only "when required": a presigned
+//!   PUT must never carry a checksum of an empty body (C01).
+//! * Custom endpoints (emulators, S3-compatible services) use path-style
+//!   addressing, which works without wildcard DNS (C08).
+//! * Stalled-stream protection stays on with a generous grace period: the
+//!   portal's own calls move no file bytes, so a stall is a real fault (C21).
+//! * Credentials come from the standard chain; start-up fails with a clear
+//!   message when none can be found (C20).
+
+pub mod iam;
+pub mod s3;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+
+/// The SDK clients the portal uses.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    sdk_config: SdkConfig,
+    sts_endpoint: Option<String>,
+    account_id: std::sync::Arc<OnceCell<String>>,
+}
+
+fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+impl AwsClients {
+    /// Builds the clients. `credentials` overrides the standard chain (used
+    /// by tests that talk to several emulators from one process).
+    pub async fn build(config: &Config, credentials: Option<Credentials>) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .http_client(http_client())
+            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            )
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
+        }
+        let sdk_config = loader.load().await;
+
+        let provider = sdk_config.credentials_provider().context(
+            "no AWS credentials provider is configured: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+             AWS_PROFILE, or run with an instance/task role or web identity",
+        )?;
+        tokio::time::timeout(Duration::from_secs(15), provider.provide_credentials())
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out looking for AWS credentials"))
+            .and_then(|r| r.map_err(anyhow::Error::new))
+            .context(
+                "no AWS credentials could be found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 or AWS_PROFILE, or run with an instance/task role or web identity",
+            )?;
+
+        let s3 = {
+            let mut b = aws_sdk_s3::config::Builder::from(&sdk_config)
+                .request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                )
+                .response_checksum_validation(
+                    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                );
+            if let Some(endpoint) = &config.s3_endpoint {
+                b = b
+                    .endpoint_url(endpoint.as_str().trim_end_matches('/'))
+                    .force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        };
+        let iam = {
+            let mut b = aws_sdk_iam::config::Builder::from(&sdk_config);
+            if let Some(endpoint) = &config.iam_endpoint {
+                b = b.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+            }
+            aws_sdk_iam::Client::from_conf(b.build())
+        };
+        let sts_endpoint = config
+            .sts_endpoint
+            .as_ref()
+            .map(|e| e.as_str().trim_end_matches('/').to_owned());
+        let sts = sts_client(&sdk_config, sts_endpoint.as_deref(), None);
+        Ok(Self {
+            iam,
+            s3,
+            sts,
+            sdk_config,
+            sts_endpoint,
+            account_id: Default::default(),
+        })
+    }
+
+    /// The AWS account id of the portal's own identity (cached).
+    pub async fn account_id(&self) -> anyhow::Result<String> {
+        let id = self
+            .account_id
+            .get_or_try_init(|| async {
+                let who = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .context("STS GetCallerIdentity")?;
+                who.account()
+                    .map(str::to_owned)
+                    .context("GetCallerIdentity returned no account")
+            })
+            .await?;
+        Ok(id.clone())
+    }
+
+    /// An STS client that signs with the given (teammate's) key.
+    pub fn sts_with_key(&self, credentials: Credentials) -> aws_sdk_sts::Client {
+        sts_client(
+            &self.sdk_config,
+            self.sts_endpoint.as_deref(),
+            Some(credentials),
+        )
+    }
+}
+
+fn sts_client(
+    sdk: &SdkConfig,
+    endpoint: Option<&str>,
+    credentials: Option<Credentials>,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        b = b.endpoint_url(endpoint);
+    }
+    if let Some(credentials) = credentials {
+        b = b.credentials_provider(credentials);
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+/// The error code AWS returned, if any ("NoSuchEntity", "Throttling", …).
+pub fn error_code<E, R>(err: &aws_sdk_iam::error::SdkError<E, R>) -> Option<String>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_owned)
+}

@@ -1,0 +1,204 @@
+//! The only place that makes tokens, digests and link ciphertexts.
+//!
+//! Invariants guarded here:
+//! * every token comes from the operating system's CSPRNG;
+//! * tokens are stored only as SHA-256 digests and compared in constant time;
+//! * a one-time link payload is sealed with AES-256-GCM under a fresh key that
+//!   is returned to the caller for the link's `#fragment` and never stored.
+//!   The browser opens it with WebCrypto (same algorithm, 96-bit nonce,
+//!   128-bit tag appended to the ciphertext, link id as additional data).
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// A secret string: never printed, zeroed on drop.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The only way to read the value: the name makes every use greppable.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// `n` random bytes from the OS.
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("operating system RNG failed: {e}"))?;
+    Ok(buf)
+}
+
+/// A fresh 256-bit token, URL-safe base64 (43 characters).
+pub fn new_token() -> anyhow::Result<Secret> {
+    let mut bytes = random_bytes::<32>()?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    bytes.zeroize();
+    Ok(Secret(token))
+}
+
+/// A fresh public identifier (128 bits, URL-safe base64, 22 characters).
+/// Not a secret on its own: link ids appear in URLs and the audit log.
+pub fn new_public_id() -> anyhow::Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<16>()?))
+}
+
+/// SHA-256 of a token, hex: what the database stores instead of the token.
+pub fn digest(token: &str) -> String {
+    let hash = Sha256::digest(token.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two strings in constant time (for equal lengths).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The CSRF token bound to a session: derived, so nothing more is stored.
+pub fn csrf_token_for(session_token: &Secret) -> String {
+    let hash = Sha256::digest(format!("egx-csrf:{}", session_token.expose()).as_bytes());
+    URL_SAFE_NO_PAD.encode(hash)
+}
+
+/// A sealed one-time payload.
+pub struct SealedPayload {
+    /// nonce (12 bytes) || ciphertext || tag: what the database stores.
+    pub stored: Vec<u8>,
+    /// The AES key, URL-safe base64: goes only into the link's fragment.
+    pub fragment_key: Secret,
+}
+
+/// Seals `plaintext` under a fresh key, binding it to `link_id`.
+pub fn seal_link_payload(link_id: &str, plaintext: &[u8]) -> anyhow::Result<SealedPayload> {
+    let mut key = random_bytes::<32>()?;
+    let nonce = random_bytes::<12>()?;
+    let cipher =
+        Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: link_id.as_bytes(),
+            },
+        )
+        .map_err(|_| anyhow::anyhow!("AES-GCM encryption failed"))?;
+    let fragment_key = Secret(URL_SAFE_NO_PAD.encode(key));
+    key.zeroize();
+    let mut stored = nonce.to_vec();
+    stored.extend_from_slice(&ciphertext);
+    Ok(SealedPayload {
+        stored,
+        fragment_key,
+    })
+}
+
+/// Opens a payload sealed by [`seal_link_payload`]. The server never does this
+/// (it never has the key); tests and the CLI use it to play the browser's part.
+pub fn open_link_payload(
+    link_id: &str,
+    stored: &[u8],
+    fragment_key: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let key = URL_SAFE_NO_PAD
+        .decode(fragment_key)
+        .map_err(|_| anyhow::anyhow!("key is not base64url"))?;
+    if stored.len() < 12 + 16 {
+        anyhow::bail!("payload too short");
+    }
+    let (nonce, ciphertext) = stored.split_at(12);
+    let cipher =
+        Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+    cipher
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: link_id.as_bytes(),
+            },
+        )
+        .map_err(|_| anyhow::anyhow!("payload does not open with this key"))
+}
+
+/// Base64url without padding, for values sent to the browser.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_their_value() {
+        let s = Secret::new("AKIAEXAMPLESECRET");
+        assert_eq!(format!("{s}"), "[redacted]");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn a_sealed_payload_opens_only_with_its_key_and_link_id() {
+        let sealed = seal_link_payload("link-1", b"hello").unwrap();
+        let opened =
+            open_link_payload("link-1", &sealed.stored, sealed.fragment_key.expose()).unwrap();
+        assert_eq!(opened, b"hello");
+        assert!(open_link_payload("link-2", &sealed.stored, sealed.fragment_key.expose()).is_err());
+        let other = seal_link_payload("link-1", b"x").unwrap();
+        assert!(open_link_payload("link-1", &sealed.stored, other.fragment_key.expose()).is_err());
+    }
+
+    #[test]
+    fn the_stored_payload_does_not_contain_the_plaintext() {
+        let sealed = seal_link_payload("id", b"SECRETSECRETSECRET").unwrap();
+        assert!(!sealed.stored.windows(6).any(|w| w == b"SECRET"));
+    }
+
+    #[test]
+    fn tokens_are_unique_and_digests_are_stable() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.expose().len(), 43);
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(constant_time_eq("same", "same"));
+        assert!(!constant_time_eq("same", "diff"));
+    }
+}

@@ -1,0 +1,125 @@
+//! `secret_links`: one-time links. The payload is ciphertext whose key only
+//! the link's fragment holds; revealing removes it, exactly once.
+
+use sqlx::{SqliteConnection, SqliteExecutor};
+
+use crate::clock::Timestamp;
+
+pub struct NewLink<'a> {
+    pub id: &'a str,
+    pub teammate_id: i64,
+    pub access_key_id: Option<&'a str>,
+    pub payload: &'a [u8],
+    pub enrol_token_digest: &'a str,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+pub async fn insert<'e>(db: impl SqliteExecutor<'e>, link: &NewLink<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO secret_links (id, teammate_id, access_key_id, payload, enrol_token_digest, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(link.id)
+    .bind(link.teammate_id)
+    .bind(link.access_key_id)
+    .bind(link.payload)
+    .bind(link.enrol_token_digest)
+    .bind(link.created_at)
+    .bind(link.expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkState {
+    pub id: String,
+    pub teammate_id: i64,
+    pub expires_at: Timestamp,
+    pub opened_at: Option<Timestamp>,
+    pub revealed_at: Option<Timestamp>,
+    pub enrolled_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl LinkState {
+    /// Whether the link can still be revealed at `now`.
+    pub fn is_revealable(&self, now: Timestamp) -> bool {
+        self.revealed_at.is_none() && self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+pub async fn find<'e>(db: impl SqliteExecutor<'e>, id: &str) -> sqlx::Result<Option<LinkState>> {
+    sqlx::query_as::<_, LinkState>(
+        "SELECT id, teammate_id, expires_at, opened_at, revealed_at, enrolled_at, revoked_at \
+         FROM secret_links WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Records the first time the interstitial page was opened.
+pub async fn mark_opened<'e>(
+    db: impl SqliteExecutor<'e>,
+    id: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE secret_links SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes the payload out of a revealable link. Must run inside a
+/// `BEGIN IMMEDIATE` transaction: the read and the clearing write are then
+/// one step, so among racing callers exactly one gets `Some`.
+pub async fn take_payload(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: Timestamp,
+) -> sqlx::Result<Option<Vec<u8>>> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT payload FROM secret_links WHERE id = ? AND payload IS NOT NULL \
+         AND revealed_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((payload,)) = row else {
+        return Ok(None);
+    };
+    let done = sqlx::query("UPDATE secret_links SET payload = NULL, revealed_at = ? WHERE id = ? AND revealed_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok((done.rows_affected() == 1).then_some(payload))
+}
+
+/// Uses the enrolment token of a revealed link; returns the teammate id for
+/// the one caller that presents the right token first.
+pub async fn consume_enrolment<'e>(
+    db: impl SqliteExecutor<'e>,
+    id: &str,
+    token_digest: &str,
+    now: Timestamp,
+) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "UPDATE secret_links SET enrolled_at = ?, enrol_token_digest = NULL \
+         WHERE id = ? AND enrol_token_digest = ? AND revealed_at IS NOT NULL AND enrolled_at IS NULL \
+           AND revoked_at IS NULL AND expires_at > ? \
+         RETURNING teammate_id",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(token_digest)
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(t,)| t))
+}

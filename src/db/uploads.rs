@@ -1,0 +1,103 @@
+//! `uploads`: every URL the portal signed, and what S3 confirmed afterwards.
+
+use sqlx::SqliteExecutor;
+
+use crate::clock::Timestamp;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Upload {
+    pub id: i64,
+    pub account_id: i64,
+    pub username: String,
+    pub object_key: String,
+    pub declared_size: i64,
+    pub content_type: String,
+    pub status: String,
+    pub size: Option<i64>,
+    pub etag: Option<String>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+pub async fn insert_signed<'e>(
+    db: impl SqliteExecutor<'e>,
+    account_id: i64,
+    object_key: &str,
+    declared_size: i64,
+    content_type: &str,
+    now: Timestamp,
+) -> sqlx::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO uploads (account_id, object_key, declared_size, content_type, status, created_at) \
+         VALUES (?, ?, ?, ?, 'signed', ?) RETURNING id",
+    )
+    .bind(account_id)
+    .bind(object_key)
+    .bind(declared_size)
+    .bind(content_type)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    Ok(id)
+}
+
+/// An upload, only if it belongs to `account_id`.
+pub async fn find_owned<'e>(
+    db: impl SqliteExecutor<'e>,
+    id: i64,
+    account_id: i64,
+) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as::<_, Upload>(
+        "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
+                u.size, u.etag, u.created_at, u.completed_at \
+         FROM uploads u JOIN accounts a ON a.id = u.account_id WHERE u.id = ? AND u.account_id = ?",
+    )
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn mark_completed<'e>(
+    db: impl SqliteExecutor<'e>,
+    id: i64,
+    size: i64,
+    etag: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE uploads SET status = 'completed', size = ?, etag = ?, completed_at = ? WHERE id = ?")
+        .bind(size)
+        .bind(etag)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed<'e>(db: impl SqliteExecutor<'e>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE uploads SET status = 'failed' WHERE id = ? AND status = 'signed'")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Most recent uploads, of one account or (None) of everyone.
+pub async fn list_recent<'e>(
+    db: impl SqliteExecutor<'e>,
+    account_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as::<_, Upload>(
+        "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
+                u.size, u.etag, u.created_at, u.completed_at \
+         FROM uploads u JOIN accounts a ON a.id = u.account_id \
+         WHERE (?1 IS NULL OR u.account_id = ?1) AND u.status = 'completed' \
+         ORDER BY u.id DESC LIMIT ?2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,279 @@
+//! Object keys a teammate may upload to. Only keys under `streaming/` and
+//! `batch/` can ever be built, and every key is checked and normalised here,
+//! on the server, before anything is signed:
+//! no `.`/`..` or empty segments, no leading `/`, no control characters,
+//! Unicode in NFC, at most 1024 bytes of UTF-8 (S3's limit).
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html>
+
+use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The top-level folders teammates may write to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    Streaming,
+    Batch,
+}
+
+impl Prefix {
+    pub const ALL: [Prefix; 2] = [Prefix::Streaming, Prefix::Batch];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim_end_matches('/') {
+            "streaming" => Some(Self::Streaming),
+            "batch" => Some(Self::Batch),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Streaming => "streaming",
+            Self::Batch => "batch",
+        }
+    }
+}
+
+/// Why a key was refused, in words a teammate understands.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ObjectKeyError {
+    #[error("uploads may only go to streaming/ or batch/")]
+    Prefix,
+    #[error("a file name is required")]
+    EmptyName,
+    #[error(
+        "the path has an empty folder name (two slashes in a row, or a leading or trailing slash)"
+    )]
+    EmptySegment,
+    #[error("'.' and '..' are not allowed as folder or file names")]
+    DotSegment,
+    #[error("the path contains a control character")]
+    ControlCharacter,
+    #[error("the full key is longer than S3's limit of 1024 bytes")]
+    TooLong,
+}
+
+/// A key that is safe to sign: `<prefix>/<folder…>/<path…>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey {
+    prefix: Prefix,
+    key: String,
+}
+
+/// S3's key length limit, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+impl ObjectKey {
+    /// Builds a key from the chosen prefix, an optional sub-folder typed by
+    /// the teammate (surrounding slashes and spaces are trimmed), and the
+    /// file's relative path (a file name, or `dir/file` for a dropped folder).
+    pub fn build(prefix: &str, folder: &str, relative_path: &str) -> Result<Self, ObjectKeyError> {
+        let prefix = Prefix::parse(prefix).ok_or(ObjectKeyError::Prefix)?;
+        let folder = folder.trim().trim_matches('/');
+        if relative_path.is_empty() {
+            return Err(ObjectKeyError::EmptyName);
+        }
+        let mut key = String::from(prefix.as_str());
+        for part in [folder, relative_path] {
+            if part.is_empty() {
+                continue;
+            }
+            key.push('/');
+            key.push_str(part);
+        }
+        Self::from_full(prefix, key)
+    }
+
+    /// Parses a complete key (for example one sent back by the browser).
+    pub fn parse(full: &str) -> Result<Self, ObjectKeyError> {
+        let (head, _) = full.split_once('/').ok_or(ObjectKeyError::Prefix)?;
+        let prefix = match head {
+            "streaming" => Prefix::Streaming,
+            "batch" => Prefix::Batch,
+            _ => return Err(ObjectKeyError::Prefix),
+        };
+        Self::from_full(prefix, full.to_owned())
+    }
+
+    fn from_full(prefix: Prefix, key: String) -> Result<Self, ObjectKeyError> {
+        // Control characters first: they must be refused, not normalised away.
+        if key.chars().any(char::is_control) {
+            return Err(ObjectKeyError::ControlCharacter);
+        }
+        let key: String = key.nfc().collect();
+        let mut segments = key.split('/');
+        // The first segment is the prefix itself.
+        segments.next();
+        let mut count = 0;
+        for segment in segments {
+            count += 1;
+            match segment {
+                "" => return Err(ObjectKeyError::EmptySegment),
+                "." | ".." => return Err(ObjectKeyError::DotSegment),
+                _ => {}
+            }
+        }
+        if count == 0 {
+            return Err(ObjectKeyError::EmptyName);
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(ObjectKeyError::TooLong);
+        }
+        Ok(Self { prefix, key })
+    }
+
+    pub fn prefix(&self) -> Prefix {
+        self.prefix
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The last segment: the file's own name.
+    pub fn file_name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or(&self.key)
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_special_characters_are_kept_exactly() {
+        let cases = [
+            (
+                "streaming",
+                "",
+                "a+b c 100%.csv",
+                "streaming/a+b c 100%.csv",
+            ),
+            ("batch", "", "Q3#final?.csv", "batch/Q3#final?.csv"),
+            ("batch", "", "team#1/notes.txt", "batch/team#1/notes.txt"),
+            (
+                "batch/",
+                "/sub/",
+                "it's \"quoted\".txt",
+                "batch/sub/it's \"quoted\".txt",
+            ),
+            (
+                "streaming",
+                " 2026 ",
+                "Ünïcødé – 東京.csv",
+                "streaming/2026/Ünïcødé – 東京.csv",
+            ),
+        ];
+        for (prefix, folder, path, expected) in cases {
+            assert_eq!(
+                ObjectKey::build(prefix, folder, path).unwrap().as_str(),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn decomposed_unicode_is_normalised_to_nfc() {
+        let nfd = "e\u{301}te\u{301}.csv";
+        let key = ObjectKey::build("batch", "", nfd).unwrap();
+        assert_eq!(key.as_str(), "batch/\u{e9}t\u{e9}.csv");
+    }
+
+    #[test]
+    fn only_streaming_and_batch_are_allowed() {
+        for prefix in [
+            "other",
+            "streamingX",
+            "",
+            "/streaming",
+            "STREAMING",
+            "streaming/..",
+        ] {
+            assert_eq!(
+                ObjectKey::build(prefix, "", "a.csv"),
+                Err(ObjectKeyError::Prefix),
+                "{prefix:?}"
+            );
+        }
+        assert_eq!(
+            ObjectKey::parse("streamingX/a"),
+            Err(ObjectKeyError::Prefix)
+        );
+        assert_eq!(
+            ObjectKey::parse("/streaming/a"),
+            Err(ObjectKeyError::Prefix)
+        );
+    }
+
+    #[test]
+    fn traversal_and_empty_segments_are_refused() {
+        assert_eq!(
+            ObjectKey::build("batch", "", "../x"),
+            Err(ObjectKeyError::DotSegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "a/../..", "x"),
+            Err(ObjectKeyError::DotSegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "", "./x"),
+            Err(ObjectKeyError::DotSegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "", "a//b"),
+            Err(ObjectKeyError::EmptySegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "", "/abs"),
+            Err(ObjectKeyError::EmptySegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "", "dir/"),
+            Err(ObjectKeyError::EmptySegment)
+        );
+        assert_eq!(
+            ObjectKey::build("batch", "", ""),
+            Err(ObjectKeyError::EmptyName)
+        );
+        assert_eq!(
+            ObjectKey::parse("batch/"),
+            Err(ObjectKeyError::EmptySegment)
+        );
+        assert_eq!(ObjectKey::parse("batch"), Err(ObjectKeyError::Prefix));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for name in ["a\u{0}b", "a\nb", "a\rb", "tab\t", "del\u{7f}", "c1\u{85}"] {
+            assert_eq!(
+                ObjectKey::build("batch", "", name),
+                Err(ObjectKeyError::ControlCharacter),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_longer_than_1024_bytes_are_refused() {
+        let exactly = "x".repeat(MAX_KEY_BYTES - "batch/".len());
+        assert!(ObjectKey::build("batch", "", &exactly).is_ok());
+        let over = format!("{exactly}y");
+        assert_eq!(
+            ObjectKey::build("batch", "", &over),
+            Err(ObjectKeyError::TooLong)
+        );
+        // Multi-byte characters count in bytes, not characters.
+        let wide = "é".repeat(510);
+        assert_eq!(
+            ObjectKey::build("batch", "", &wide),
+            Err(ObjectKeyError::TooLong)
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Owner-only pages (the routing table guards the whole `/admin` group).
+
+pub mod audit;
+pub mod teammates;
+pub mod uploads;

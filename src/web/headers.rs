@@ -1,0 +1,82 @@
+//! One layer sets the security headers on every response: a CSP without
+//! inline script (S3's origin allowed for uploads), nosniff, frame denial,
+//! a referrer policy, HSTS over HTTPS. Pages that carry secrets or links
+//! also get `Cache-Control: no-store` (see [`NO_STORE`]).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Headers for responses that show a secret, a link or personal data.
+pub const NO_STORE: [(header::HeaderName, &str); 2] = [
+    (header::CACHE_CONTROL, "no-store"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+/// The origin(s) browsers upload to: the custom endpoint, or AWS's S3 hosts.
+pub fn s3_connect_sources(state: &AppState) -> String {
+    match &state.config.s3_endpoint {
+        Some(url) => url.origin().ascii_serialization(),
+        None => {
+            let r = &state.config.region;
+            let b = state.config.bucket.as_str();
+            format!("https://{b}.s3.{r}.amazonaws.com https://s3.{r}.amazonaws.com")
+        }
+    }
+}
+
+// SECURITY: every response carries the security headers.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        s3_connect_sources(&state)
+    );
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.is_https() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    res
+}
+
+/// Turns the body limit's bare 413 into our error page / JSON.
+pub async fn friendly_413(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/l/");
+    let res = next.run(req).await;
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let err = AppError::BadRequest(format!(
+            "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, not through the portal.",
+            super::MAX_BODY_BYTES / 1024
+        ));
+        let mut out = if api {
+            crate::error::ApiError(err).into_response()
+        } else {
+            err.into_response()
+        };
+        *out.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return out;
+    }
+    res
+}

@@ -1,0 +1,141 @@
+//! THE routing table. Read it as security code: every route sits in exactly
+//! one group, and each group's guard is applied once with `route_layer`.
+//!
+//! * public: health, static assets, login, first-run setup, one-time links;
+//! * teammate: the upload page and its API (a teammate's own data only);
+//! * owner: everything under `/admin`.
+//!
+//! Around all of it: security headers, a same-origin check on every
+//! state-changing request, body limits, timeouts and request ids.
+
+pub mod admin;
+pub mod assets;
+pub mod guard;
+pub mod headers;
+pub mod health;
+pub mod links;
+pub mod login;
+pub mod meta;
+pub mod setup;
+pub mod uploads;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Largest request body any route accepts (forms and small JSON only: file
+/// bytes never pass through the portal).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/", get(root))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{file}", get(assets::serve))
+        .route("/login", get(login::login_form).post(login::login))
+        .route(
+            "/setup/{token}",
+            get(setup::setup_form).post(setup::create_owner),
+        )
+        .route("/l/{id}", get(links::link_page))
+        .route("/l/{id}/reveal", post(links::reveal))
+        .route("/l/{id}/enrol", post(links::enrol));
+
+    // SECURITY: routes for anyone signed in; a session and a CSRF token on writes.
+    let signed_in = Router::new()
+        .route("/logout", post(login::logout))
+        .route_layer(from_fn_with_state(state.clone(), guard::require_signed_in));
+
+    // SECURITY: every teammate route requires a teammate session and a CSRF token on writes.
+    let teammate = Router::new()
+        .route("/upload", get(uploads::upload_page))
+        .route("/api/uploads", post(uploads::sign_upload))
+        .route("/api/uploads/{id}/complete", post(uploads::complete_upload))
+        .route_layer(from_fn_with_state(state.clone(), guard::require_teammate));
+
+    // SECURITY: every owner route requires the owner's session and a CSRF token on writes.
+    let owner = Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/teammates") }))
+        .route(
+            "/admin/teammates",
+            get(admin::teammates::teammates_page).post(admin::teammates::create_teammate),
+        )
+        .route("/admin/uploads", get(admin::uploads::uploads_page))
+        .route("/admin/audit", get(admin::audit::audit_page))
+        .route_layer(from_fn_with_state(state.clone(), guard::require_owner));
+
+    Router::new()
+        .merge(public)
+        .merge(signed_in)
+        .merge(teammate)
+        .merge(owner)
+        .fallback(|| async { AppError::NotFound })
+        // SECURITY: cross-site state-changing requests are refused before any handler runs.
+        .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
+        .layer(from_fn_with_state(state.clone(), headers::security_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(headers::friendly_413))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+            "x-request-id",
+        )))
+        .layer(TraceLayer::new_for_http().make_span_with(meta::request_span))
+        .layer(SetRequestIdLayer::new(
+            HeaderName::from_static("x-request-id"),
+            MakeRequestUuid,
+        ))
+        .with_state(state)
+}
+
+async fn root(guard::MaybeSession(session): guard::MaybeSession) -> Redirect {
+    match session {
+        Some(s) if s.role == crate::auth::Role::Owner => Redirect::to("/admin/teammates"),
+        Some(_) => Redirect::to("/upload"),
+        None => Redirect::to("/login"),
+    }
+}
+
+/// What the page layout needs to draw the navigation bar.
+pub struct Nav {
+    /// "owner", "teammate", or empty when signed out.
+    pub role: &'static str,
+    pub username: String,
+    pub csrf_token: String,
+}
+
+impl Nav {
+    pub fn anonymous() -> Self {
+        Self {
+            role: "",
+            username: String::new(),
+            csrf_token: String::new(),
+        }
+    }
+
+    pub fn of(session: &crate::auth::AuthSession) -> Self {
+        let role = match session.role {
+            crate::auth::Role::Owner => "owner",
+            crate::auth::Role::Teammate => "teammate",
+        };
+        Self {
+            role,
+            username: session.username.clone(),
+            csrf_token: session.csrf_token.clone(),
+        }
+    }
+}
