@@ -44,9 +44,7 @@ impl App {
         let bound = listener.local_addr()?;
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
-            None => {
-                url::Url::parse(&format!("http://{bound}")).context("deriving the public URL")?
-            }
+            None => url::Url::parse(&format!("http://{bound}")).context("deriving the public URL")?,
         };
         let db = db::connect(&config.database_path()).await?;
         let aws = AwsClients::build(&config, overrides.credentials).await?;
@@ -60,11 +58,7 @@ impl App {
             public_url: Arc::new(public_url),
         };
         let setup_link = issue_setup_link_if_needed(&state).await?;
-        Ok(Self {
-            listener,
-            state,
-            setup_link,
-        })
+        Ok(Self { listener, state, setup_link })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -89,24 +83,18 @@ impl App {
     ) -> anyhow::Result<()> {
         let router = crate::web::router(self.state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(());
-        });
+        let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = tx.send(());
+            });
         let serving = tokio::spawn(async move { serve.await });
         tokio::pin!(serving);
         tokio::select! {
             result = &mut serving => return result.context("server task")?.context("serving"),
             _ = rx => {}
         }
-        tracing::info!(
-            deadline_secs = drain.as_secs(),
-            "shutting down: draining requests"
-        );
+        tracing::info!(deadline_secs = drain.as_secs(), "shutting down: draining requests");
         match tokio::time::timeout(drain, &mut serving).await {
             Ok(result) => result.context("server task")?.context("serving")?,
             Err(_) => {
@@ -127,13 +115,7 @@ async fn issue_setup_link_if_needed(state: &AppState) -> anyhow::Result<Option<S
     let now = state.now();
     let token = crypto::new_token()?;
     let mut tx = db::begin_immediate(&state.db).await?;
-    db::setup_tokens::insert(
-        &mut *tx,
-        &crypto::digest(token.expose()),
-        now,
-        now + state.config.setup_ttl_secs,
-    )
-    .await?;
+    db::setup_tokens::insert(&mut *tx, &crypto::digest(token.expose()), now, now + state.config.setup_ttl_secs).await?;
     db::audit::record(
         &mut *tx,
         &AuditContext::system("system"),

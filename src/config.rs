@@ -16,10 +16,7 @@ pub struct ConfigError {
 }
 
 fn problem(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+    ConfigError { variable, message: message.into() }
 }
 
 /// How log lines are written.
@@ -75,25 +72,14 @@ impl Config {
 
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
-        let bucket_raw = get("EGX_BUCKET").ok_or_else(|| {
-            problem(
-                "EGX_BUCKET",
-                "is not set: give the name of the S3 bucket teammates upload into",
-            )
-        })?;
-        let bucket =
-            BucketName::parse(&bucket_raw).map_err(|e| problem("EGX_BUCKET", e.to_string()))?;
+        let bucket_raw = get("EGX_BUCKET")
+            .ok_or_else(|| problem("EGX_BUCKET", "is not set: give the name of the S3 bucket teammates upload into"))?;
+        let bucket = BucketName::parse(&bucket_raw).map_err(|e| problem("EGX_BUCKET", e.to_string()))?;
 
-        let region = get("EGX_REGION")
-            .or_else(|| get("AWS_REGION"))
-            .or_else(|| get("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| {
+        let region =
+            get("EGX_REGION").or_else(|| get("AWS_REGION")).or_else(|| get("AWS_DEFAULT_REGION")).ok_or_else(|| {
                 problem(
                     "EGX_REGION",
                     format!(
@@ -103,40 +89,25 @@ impl Config {
                     ),
                 )
             })?;
-        if !region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(problem(
-                "EGX_REGION",
-                format!("{region:?} is not a region name like eu-central-1"),
-            ));
+        if !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(problem("EGX_REGION", format!("{region:?} is not a region name like eu-central-1")));
         }
 
         let listen_raw = get("EGX_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let listen = listen_raw.parse().map_err(|_| {
-            problem(
-                "EGX_LISTEN",
-                format!("{listen_raw:?} is not an address like 127.0.0.1:8080"),
-            )
-        })?;
+        let listen = listen_raw
+            .parse()
+            .map_err(|_| problem("EGX_LISTEN", format!("{listen_raw:?} is not an address like 127.0.0.1:8080")))?;
 
-        let public_url = get("EGX_PUBLIC_URL")
-            .map(|raw| parse_public_url(&raw))
-            .transpose()?;
+        let public_url = get("EGX_PUBLIC_URL").map(|raw| parse_public_url(&raw)).transpose()?;
 
         let data_dir = PathBuf::from(get("EGX_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
 
         let endpoint = |name: &'static str| -> Result<Option<url::Url>, ConfigError> {
             get(name)
                 .map(|raw| {
-                    let url = url::Url::parse(&raw)
-                        .map_err(|e| problem(name, format!("{raw:?} is not a URL: {e}")))?;
+                    let url = url::Url::parse(&raw).map_err(|e| problem(name, format!("{raw:?} is not a URL: {e}")))?;
                     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                        return Err(problem(
-                            name,
-                            format!("{raw:?} must be an http(s) URL with a host"),
-                        ));
+                        return Err(problem(name, format!("{raw:?} must be an http(s) URL with a host")));
                     }
                     Ok(url)
                 })
@@ -147,21 +118,19 @@ impl Config {
         // STS follows IAM when only IAM is overridden: emulators serve both.
         let sts_endpoint = endpoint("EGX_STS_ENDPOINT")?.or_else(|| iam_endpoint.clone());
 
-        let number =
-            |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-                match get(name) {
-                    None => Ok(default),
-                    Some(raw) => {
-                        let value: u64 = raw
-                            .parse()
-                            .map_err(|_| problem(name, format!("{raw:?} is not a whole number")))?;
-                        if value < min || value > max {
-                            return Err(problem(name, format!("{value} is outside {min}..={max}")));
-                        }
-                        Ok(value)
+        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => {
+                    let value: u64 =
+                        raw.parse().map_err(|_| problem(name, format!("{raw:?} is not a whole number")))?;
+                    if value < min || value > max {
+                        return Err(problem(name, format!("{value} is outside {min}..={max}")));
                     }
+                    Ok(value)
                 }
-            };
+            }
+        };
         let link_ttl_hours = number("EGX_LINK_TTL_HOURS", 72, 1, 24 * 30)?;
         let setup_ttl_minutes = number("EGX_SETUP_TTL_MINUTES", 60, 1, 60)?;
         let presign_ttl_secs = number("EGX_PRESIGN_TTL_SECONDS", 900, 30, 3600)?;
@@ -174,10 +143,7 @@ impl Config {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(problem(
-                    "EGX_LOG_FORMAT",
-                    format!("{other:?} is not `text` or `json`"),
-                ));
+                return Err(problem("EGX_LOG_FORMAT", format!("{other:?} is not `text` or `json`")));
             }
         };
 
@@ -208,20 +174,14 @@ impl Config {
 }
 
 fn parse_public_url(raw: &str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| problem("EGX_PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
+    let url = url::Url::parse(raw).map_err(|e| problem("EGX_PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(problem(
-            "EGX_PUBLIC_URL",
-            format!("{raw:?} must be http(s)://host[:port]"),
-        ));
+        return Err(problem("EGX_PUBLIC_URL", format!("{raw:?} must be http(s)://host[:port]")));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(problem(
             "EGX_PUBLIC_URL",
-            format!(
-                "{raw:?} must be an origin only (no path, query or fragment), e.g. https://upload.example.com"
-            ),
+            format!("{raw:?} must be an origin only (no path, query or fragment), e.g. https://upload.example.com"),
         ));
     }
     Ok(url)
@@ -233,10 +193,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -250,21 +207,12 @@ mod tests {
     fn a_missing_region_says_how_to_find_it() {
         let err = config(&[("EGX_BUCKET", "data-bucket")]).unwrap_err();
         assert_eq!(err.variable, "EGX_REGION");
-        assert!(
-            err.message
-                .contains("get-bucket-location --bucket data-bucket"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("get-bucket-location --bucket data-bucket"), "{}", err.message);
     }
 
     #[test]
     fn aws_region_is_accepted_when_egx_region_is_absent() {
-        let c = config(&[
-            ("EGX_BUCKET", "data-bucket"),
-            ("AWS_REGION", "eu-central-1"),
-        ])
-        .unwrap();
+        let c = config(&[("EGX_BUCKET", "data-bucket"), ("AWS_REGION", "eu-central-1")]).unwrap();
         assert_eq!(c.region, "eu-central-1");
     }
 

@@ -107,51 +107,28 @@ pub struct SealedPayload {
 pub fn seal_link_payload(link_id: &str, plaintext: &[u8]) -> anyhow::Result<SealedPayload> {
     let mut key = random_bytes::<32>()?;
     let nonce = random_bytes::<12>()?;
-    let cipher =
-        Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+    let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
     let ciphertext = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: link_id.as_bytes(),
-            },
-        )
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: link_id.as_bytes() })
         .map_err(|_| anyhow::anyhow!("AES-GCM encryption failed"))?;
     let fragment_key = Secret(URL_SAFE_NO_PAD.encode(key));
     key.zeroize();
     let mut stored = nonce.to_vec();
     stored.extend_from_slice(&ciphertext);
-    Ok(SealedPayload {
-        stored,
-        fragment_key,
-    })
+    Ok(SealedPayload { stored, fragment_key })
 }
 
 /// Opens a payload sealed by [`seal_link_payload`]. The server never does this
 /// (it never has the key); tests and the CLI use it to play the browser's part.
-pub fn open_link_payload(
-    link_id: &str,
-    stored: &[u8],
-    fragment_key: &str,
-) -> anyhow::Result<Vec<u8>> {
-    let key = URL_SAFE_NO_PAD
-        .decode(fragment_key)
-        .map_err(|_| anyhow::anyhow!("key is not base64url"))?;
+pub fn open_link_payload(link_id: &str, stored: &[u8], fragment_key: &str) -> anyhow::Result<Vec<u8>> {
+    let key = URL_SAFE_NO_PAD.decode(fragment_key).map_err(|_| anyhow::anyhow!("key is not base64url"))?;
     if stored.len() < 12 + 16 {
         anyhow::bail!("payload too short");
     }
     let (nonce, ciphertext) = stored.split_at(12);
-    let cipher =
-        Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+    let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
     cipher
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: link_id.as_bytes(),
-            },
-        )
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: link_id.as_bytes() })
         .map_err(|_| anyhow::anyhow!("payload does not open with this key"))
 }
 
@@ -174,8 +151,7 @@ mod tests {
     #[test]
     fn a_sealed_payload_opens_only_with_its_key_and_link_id() {
         let sealed = seal_link_payload("link-1", b"hello").unwrap();
-        let opened =
-            open_link_payload("link-1", &sealed.stored, sealed.fragment_key.expose()).unwrap();
+        let opened = open_link_payload("link-1", &sealed.stored, sealed.fragment_key.expose()).unwrap();
         assert_eq!(opened, b"hello");
         assert!(open_link_payload("link-2", &sealed.stored, sealed.fragment_key.expose()).is_err());
         let other = seal_link_payload("link-1", b"x").unwrap();
@@ -194,10 +170,7 @@ mod tests {
         let b = new_token().unwrap();
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43);
-        assert_eq!(
-            digest("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(constant_time_eq("same", "same"));
         assert!(!constant_time_eq("same", "diff"));
     }

@@ -148,8 +148,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log();
-        let body =
-            serde_json::json!({ "error": self.0.code(), "message": self.0.public_message() });
+        let body = serde_json::json!({ "error": self.0.code(), "message": self.0.public_message() });
         (self.0.status(), Json(body)).into_response()
     }
 }

@@ -14,11 +14,7 @@ use egx_portal::db;
 use egx_portal::db::audit::AuditContext;
 
 #[derive(Parser)]
-#[command(
-    name = "egx-portal",
-    version,
-    about = "Give teammates upload-only access to one S3 bucket, safely."
-)]
+#[command(name = "egx-portal", version, about = "Give teammates upload-only access to one S3 bucket, safely.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,12 +43,9 @@ enum OwnerCommand {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -103,37 +96,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let app = App::build(config, Overrides::default()).await?;
             tracing::info!(address = %app.local_addr()?, "egx-portal listening");
-            app.run_until(shutdown_signal(), Duration::from_secs(20))
-                .await?;
+            app.run_until(shutdown_signal(), Duration::from_secs(20)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let pool = db::connect(&config.database_path()).await?;
             pool.close().await;
-            println!(
-                "database is up to date: {}",
-                config.database_path().display()
-            );
+            println!("database is up to date: {}", config.database_path().display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Owner {
-            command: OwnerCommand::Create { username },
-        } => {
+        Command::Owner { command: OwnerCommand::Create { username } } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = Secret::new(password.trim_end_matches(['\r', '\n']));
             let app = App::build(config, Overrides::default()).await?;
             let ctx = AuditContext::system("cli");
-            match owner::create_owner(
-                app.state(),
-                &ctx,
-                &username,
-                password.clone(),
-                password,
-                None,
-            )
-            .await
-            {
+            match owner::create_owner(app.state(), &ctx, &username, password.clone(), password, None).await {
                 Ok(_) => {
                     println!("owner {username} created");
                     Ok(ExitCode::SUCCESS)

@@ -45,51 +45,31 @@ struct LinkPayload<'a> {
     key_verified: bool,
 }
 
-pub async fn add_teammate(
-    state: &AppState,
-    ctx: &AuditContext,
-    name: &IamUserName,
-) -> Result<Provisioned, AppError> {
+pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Provisioned, AppError> {
     let user = name.as_str();
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
-    if let Some(existing) = db::teammates::find_by_name(&mut *tx, user).await? {
-        if existing.status == "removed" || existing.status == "disabled" {
-            return Err(AppError::Conflict(format!(
-                "{user} is {}; it cannot be provisioned again from here.",
-                existing.status
-            )));
-        }
+    if let Some(existing) = db::teammates::find_by_name(&mut *tx, user).await?
+        && (existing.status == "removed" || existing.status == "disabled")
+    {
+        return Err(AppError::Conflict(format!(
+            "{user} is {}; it cannot be provisioned again from here.",
+            existing.status
+        )));
     }
     let teammate_id = db::teammates::ensure(&mut *tx, user, now).await?;
     db::accounts::ensure_teammate(&mut *tx, user, teammate_id, now).await?;
-    db::audit::record(
-        &mut *tx,
-        ctx,
-        Event::success(AuditAction::TeammateProvisionStarted, user),
-        now,
-    )
-    .await?;
+    db::audit::record(&mut *tx, ctx, Event::success(AuditAction::TeammateProvisionStarted, user), now).await?;
     tx.commit().await?;
 
     let bucket = &state.config.bucket;
-    let steps = Steps {
-        state,
-        ctx,
-        teammate_id,
-        user,
-    };
+    let steps = Steps { state, ctx, teammate_id, user };
 
     let policy_arn = match iam::ensure_policy(&state.aws, bucket).await {
         Ok(arn) => arn,
         Err(e) => return Err(steps.failed("ensure policy", e).await),
     };
-    steps
-        .done(
-            "policy",
-            Event::success(AuditAction::PolicyEnsured, policy_arn.as_str()),
-        )
-        .await?;
+    steps.done("policy", Event::success(AuditAction::PolicyEnsured, policy_arn.as_str())).await?;
 
     let action = match iam::ensure_user(&state.aws, name, bucket).await {
         Ok(UserOutcome::Created) => AuditAction::IamUserCreated,
@@ -101,9 +81,7 @@ pub async fn add_teammate(
     if let Err(e) = iam::attach_policy(&state.aws, name, &policy_arn).await {
         return Err(steps.failed("attach policy", e).await);
     }
-    steps
-        .done("attach", Event::success(AuditAction::PolicyAttached, user))
-        .await?;
+    steps.done("attach", Event::success(AuditAction::PolicyAttached, user)).await?;
 
     let key = match iam::create_access_key(&state.aws, name).await {
         Ok(k) => k,
@@ -120,12 +98,8 @@ pub async fn add_teammate(
         tx.commit().await?;
     }
 
-    let key_verified = iam::verify_key(
-        &state.aws,
-        &key,
-        Duration::from_secs(state.config.key_verify_timeout_secs),
-    )
-    .await;
+    let key_verified =
+        iam::verify_key(&state.aws, &key, Duration::from_secs(state.config.key_verify_timeout_secs)).await;
     {
         let now = state.now();
         let event = if key_verified {
@@ -140,11 +114,7 @@ pub async fn add_teammate(
     // The one-time link.
     let link_id = crypto::new_public_id()?;
     let enrol_token = crypto::new_token()?;
-    let endpoint = state
-        .config
-        .s3_endpoint
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned());
+    let endpoint = state.config.s3_endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned());
     let payload = LinkPayload {
         v: 1,
         username: user,
@@ -153,10 +123,7 @@ pub async fn add_teammate(
         bucket: bucket.as_str(),
         region: &state.config.region,
         endpoint_url: endpoint.as_deref(),
-        prefixes: Prefix::ALL
-            .iter()
-            .map(|p| format!("{}/", p.as_str()))
-            .collect(),
+        prefixes: Prefix::ALL.iter().map(|p| format!("{}/", p.as_str())).collect(),
         enrol_token: enrol_token.expose(),
         key_verified,
     };
@@ -195,12 +162,7 @@ pub async fn add_teammate(
     Ok(Provisioned {
         username: user.to_owned(),
         access_key_id: key.access_key_id.clone(),
-        link: Secret::new(format!(
-            "{}/l/{}#{}",
-            state.origin(),
-            link_id,
-            sealed.fragment_key.expose()
-        )),
+        link: Secret::new(format!("{}/l/{}#{}", state.origin(), link_id, sealed.fragment_key.expose())),
         link_expires_at: expires_at,
         key_verified,
     })
@@ -236,13 +198,7 @@ impl Steps<'_> {
         let now = self.state.now();
         let recorded = async {
             let mut tx = db::begin_immediate(&self.state.db).await?;
-            db::teammates::record_failure(
-                &mut *tx,
-                self.teammate_id,
-                &format!("{step}: {kind}"),
-                now,
-            )
-            .await?;
+            db::teammates::record_failure(&mut *tx, self.teammate_id, &format!("{step}: {kind}"), now).await?;
             let event = Event::failure(AuditAction::TeammateProvisionFailed, user)
                 .with_detail(serde_json::json!({ "step": step, "error": kind }));
             db::audit::record(&mut *tx, self.ctx, event, now).await?;

@@ -19,14 +19,10 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Checks a new password against the rules; the error is shown to the user.
 pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
-        ));
+        return Err(format!("Choose a password of at least {MIN_PASSWORD_CHARS} characters."));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!(
-            "A password can be at most {MAX_PASSWORD_BYTES} bytes long."
-        ));
+        return Err(format!("A password can be at most {MAX_PASSWORD_BYTES} bytes long."));
     }
     if password != confirm {
         return Err("The two passwords do not match.".to_owned());
@@ -43,10 +39,7 @@ pub struct Hasher {
 
 impl Default for Hasher {
     fn default() -> Self {
-        Self {
-            permits: Semaphore::new(2),
-            dummy: OnceCell::new(),
-        }
+        Self { permits: Semaphore::new(2), dummy: OnceCell::new() }
     }
 }
 
@@ -65,11 +58,7 @@ impl Hasher {
 
     /// True only if `stored` exists and matches. With no stored hash the
     /// password is still checked (against a dummy) to keep timing uniform.
-    pub async fn verify(
-        self: &Arc<Self>,
-        password: Secret,
-        stored: Option<String>,
-    ) -> anyhow::Result<bool> {
+    pub async fn verify(self: &Arc<Self>, password: Secret, stored: Option<String>) -> anyhow::Result<bool> {
         if password.expose().len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
@@ -82,9 +71,7 @@ impl Hasher {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return false;
             };
-            Argon2::default()
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok()
+            Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok()
         })
         .await
         .context("verify task")?;
@@ -95,9 +82,7 @@ impl Hasher {
         let this = Arc::clone(self);
         let hash = self
             .dummy
-            .get_or_try_init(
-                || async move { this.hash(Secret::new("egx-portal dummy password")).await },
-            )
+            .get_or_try_init(|| async move { this.hash(Secret::new("egx-portal dummy password")).await })
             .await?;
         Ok(hash.clone())
     }
@@ -110,29 +95,11 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() {
         let hasher = Arc::new(Hasher::default());
-        let hash = hasher
-            .hash(Secret::new("correct horse battery"))
-            .await
-            .unwrap();
+        let hash = hasher.hash(Secret::new("correct horse battery")).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(
-            hasher
-                .verify(Secret::new("correct horse battery"), Some(hash.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify(Secret::new("wrong horse battery"), Some(hash))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify(Secret::new("anything at all"), None)
-                .await
-                .unwrap()
-        );
+        assert!(hasher.verify(Secret::new("correct horse battery"), Some(hash.clone())).await.unwrap());
+        assert!(!hasher.verify(Secret::new("wrong horse battery"), Some(hash)).await.unwrap());
+        assert!(!hasher.verify(Secret::new("anything at all"), None).await.unwrap());
     }
 
     #[test]

@@ -50,49 +50,26 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Only route groups behind a guard have a session; a handler asking
         // for one elsewhere is a routing mistake, answered as "sign in".
-        parts
-            .extensions
-            .get::<AuthSession>()
-            .cloned()
-            .ok_or(AppError::LoginRequired)
+        parts.extensions.get::<AuthSession>().cloned().ok_or(AppError::LoginRequired)
     }
 }
 
 /// The cookie's name: `__Host-` prefixed when served over HTTPS, so the
 /// browser enforces Secure, Path=/ and no Domain.
 pub fn cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-egx_session"
-    } else {
-        "egx_session"
-    }
+    if secure { "__Host-egx_session" } else { "egx_session" }
 }
 
 /// Creates a session for `account_id`; returns the cookie value.
-pub async fn start(
-    db: &SqlitePool,
-    account_id: i64,
-    config: &Config,
-    now: Timestamp,
-) -> anyhow::Result<Secret> {
+pub async fn start(db: &SqlitePool, account_id: i64, config: &Config, now: Timestamp) -> anyhow::Result<Secret> {
     let token = crypto::new_token()?;
-    db::sessions::insert(
-        db,
-        &crypto::digest(token.expose()),
-        account_id,
-        now,
-        now + config.session_absolute_secs,
-    )
-    .await?;
+    db::sessions::insert(db, &crypto::digest(token.expose()), account_id, now, now + config.session_absolute_secs)
+        .await?;
     Ok(token)
 }
 
 /// `Set-Cookie` for a new session.
-pub fn set_cookie(
-    token: &Secret,
-    secure: bool,
-    max_age_secs: i64,
-) -> Result<HeaderValue, AppError> {
+pub fn set_cookie(token: &Secret, secure: bool, max_age_secs: i64) -> Result<HeaderValue, AppError> {
     let secure_attr = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure_attr}",
@@ -105,11 +82,8 @@ pub fn set_cookie(
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_cookie(secure: bool) -> HeaderValue {
     let secure_attr = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure_attr}",
-        cookie_name(secure)
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("egx_session=; Path=/; Max-Age=0"))
+    HeaderValue::from_str(&format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure_attr}", cookie_name(secure)))
+        .unwrap_or_else(|_| HeaderValue::from_static("egx_session=; Path=/; Max-Age=0"))
 }
 
 /// The session token from the request's cookies, if any.
@@ -142,11 +116,7 @@ pub async fn load(
     let Some(row) = db::sessions::find(db, &digest).await? else {
         return Ok(None);
     };
-    let role = if row.role == "owner" {
-        Role::Owner
-    } else {
-        Role::Teammate
-    };
+    let role = if row.role == "owner" { Role::Owner } else { Role::Teammate };
     let idle = match role {
         Role::Owner => config.session_idle_secs.min(OWNER_MAX_IDLE_SECS),
         Role::Teammate => config.session_idle_secs,

@@ -23,10 +23,8 @@ impl LoginThrottle {
         let Ok(map) = self.failures.lock() else {
             return true;
         };
-        keys.iter().any(|k| {
-            map.get(k)
-                .is_some_and(|(count, since)| *count >= MAX_FAILURES && now - since < WINDOW_SECS)
-        })
+        keys.iter()
+            .any(|k| map.get(k).is_some_and(|(count, since)| *count >= MAX_FAILURES && now - since < WINDOW_SECS))
     }
 
     pub fn record_failure(&self, keys: &[String], now: Timestamp) {

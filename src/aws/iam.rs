@@ -23,9 +23,16 @@ pub const MANAGED_TAG_KEY: &str = "managed-by";
 pub const MANAGED_TAG_VALUE: &str = "egx-portal";
 pub const BUCKET_TAG_KEY: &str = "egx-bucket";
 
-/// The policy document for `bucket`.
+/// The policy document for `bucket`, as compact JSON. (Compact on purpose:
+/// whitespace carries no meaning for IAM, and moto's signature check
+/// mis-handles spaces in SDK-encoded request bodies.)
 pub fn policy_document(bucket: &BucketName) -> String {
-    POLICY_TEMPLATE.replace(BUCKET_PLACEHOLDER, bucket.as_str())
+    let filled = POLICY_TEMPLATE.replace(BUCKET_PLACEHOLDER, bucket.as_str());
+    match serde_json::from_str::<serde_json::Value>(&filled) {
+        Ok(doc) => doc.to_string(),
+        // The template is checked by a unit test; never reached in practice.
+        Err(_) => filled,
+    }
 }
 
 /// The managed policy's name for `bucket`.
@@ -44,16 +51,9 @@ pub enum IamError {
     #[error("IAM user {0} already has two access keys (IAM's limit); delete or rotate one first")]
     KeyLimit(String),
     #[error("AWS refused {step}: {code}")]
-    Refused {
-        step: &'static str,
-        code: String,
-        source: anyhow::Error,
-    },
+    Refused { step: &'static str, code: String, source: anyhow::Error },
     #[error("AWS could not be reached for {step}")]
-    Unreachable {
-        step: &'static str,
-        source: anyhow::Error,
-    },
+    Unreachable { step: &'static str, source: anyhow::Error },
 }
 
 impl IamError {
@@ -73,28 +73,18 @@ where
     E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match error_code(&err) {
-        Some(code) => IamError::Refused {
-            step,
-            code,
-            source: anyhow::Error::new(err),
-        },
-        None => IamError::Unreachable {
-            step,
-            source: anyhow::Error::new(err),
-        },
+    match (error_code(&err), err.raw_response().is_some()) {
+        (Some(code), _) => IamError::Refused { step, code, source: anyhow::Error::new(err) },
+        // An answer came back but carried no error code we could read.
+        (None, true) => IamError::Refused { step, code: "UnknownError".into(), source: anyhow::Error::new(err) },
+        (None, false) => IamError::Unreachable { step, source: anyhow::Error::new(err) },
     }
 }
 
 /// Creates the managed upload policy if it is absent; returns its ARN.
 pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<String, IamError> {
-    let account = aws
-        .account_id()
-        .await
-        .map_err(|source| IamError::Unreachable {
-            step: "GetCallerIdentity",
-            source,
-        })?;
+    let account =
+        aws.account_id().await.map_err(|source| IamError::Unreachable { step: "GetCallerIdentity", source })?;
     let name = policy_name(bucket);
     let arn = format!("arn:aws:iam::{account}:policy/{name}");
     match aws.iam.get_policy().policy_arn(&arn).send().await {
@@ -102,22 +92,9 @@ pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<Stri
         Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => {}
         Err(e) => return Err(classify("GetPolicy", e)),
     }
-    let created = aws
-        .iam
-        .create_policy()
-        .policy_name(&name)
-        .policy_document(policy_document(bucket))
-        .description(format!(
-            "egx-portal: upload-only access to s3://{bucket}/streaming/ and batch/"
-        ))
-        .send()
-        .await;
+    let created = aws.iam.create_policy().policy_name(&name).policy_document(policy_document(bucket)).send().await;
     match created {
-        Ok(out) => Ok(out
-            .policy()
-            .and_then(|p| p.arn())
-            .map(str::to_owned)
-            .unwrap_or(arn)),
+        Ok(out) => Ok(out.policy().and_then(|p| p.arn()).map(str::to_owned).unwrap_or(arn)),
         // Created concurrently by someone else: the policy exists, which is all we need.
         Err(e) if error_code(&e).as_deref() == Some("EntityAlreadyExists") => Ok(arn),
         Err(e) => Err(classify("CreatePolicy", e)),
@@ -133,11 +110,7 @@ pub enum UserOutcome {
 
 /// Creates the IAM user, tagged as managed by the portal, unless it exists.
 /// An existing user is accepted only if it carries the managed tag.
-pub async fn ensure_user(
-    aws: &AwsClients,
-    user: &IamUserName,
-    bucket: &BucketName,
-) -> Result<UserOutcome, IamError> {
+pub async fn ensure_user(aws: &AwsClients, user: &IamUserName, bucket: &BucketName) -> Result<UserOutcome, IamError> {
     match aws.iam.get_user().user_name(user.as_str()).send().await {
         Ok(_) => {
             return if is_managed(aws, user).await? {
@@ -150,20 +123,13 @@ pub async fn ensure_user(
         Err(e) => return Err(classify("GetUser", e)),
     }
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-    let tags = [
-        tag(MANAGED_TAG_KEY, MANAGED_TAG_VALUE),
-        tag(BUCKET_TAG_KEY, bucket.as_str()),
-    ];
+    let tags = [tag(MANAGED_TAG_KEY, MANAGED_TAG_VALUE), tag(BUCKET_TAG_KEY, bucket.as_str())];
     let mut req = aws.iam.create_user().user_name(user.as_str());
     for t in tags {
         match t {
             Ok(t) => req = req.tags(t),
             Err(e) => {
-                return Err(IamError::Refused {
-                    step: "CreateUser",
-                    code: "BadTag".into(),
-                    source: e.into(),
-                });
+                return Err(IamError::Refused { step: "CreateUser", code: "BadTag".into(), source: e.into() });
             }
         }
     }
@@ -181,25 +147,13 @@ pub async fn ensure_user(
 }
 
 async fn is_managed(aws: &AwsClients, user: &IamUserName) -> Result<bool, IamError> {
-    let tags = aws
-        .iam
-        .list_user_tags()
-        .user_name(user.as_str())
-        .send()
-        .await
-        .map_err(|e| classify("ListUserTags", e))?;
-    Ok(tags
-        .tags()
-        .iter()
-        .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
+    let tags =
+        aws.iam.list_user_tags().user_name(user.as_str()).send().await.map_err(|e| classify("ListUserTags", e))?;
+    Ok(tags.tags().iter().any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
 }
 
 /// Attaches the policy (IAM treats a repeated attach as success).
-pub async fn attach_policy(
-    aws: &AwsClients,
-    user: &IamUserName,
-    policy_arn: &str,
-) -> Result<(), IamError> {
+pub async fn attach_policy(aws: &AwsClients, user: &IamUserName, policy_arn: &str) -> Result<(), IamError> {
     aws.iam
         .attach_user_policy()
         .user_name(user.as_str())
@@ -216,17 +170,8 @@ pub struct NewAccessKey {
     pub secret_access_key: Secret,
 }
 
-pub async fn create_access_key(
-    aws: &AwsClients,
-    user: &IamUserName,
-) -> Result<NewAccessKey, IamError> {
-    let out = match aws
-        .iam
-        .create_access_key()
-        .user_name(user.as_str())
-        .send()
-        .await
-    {
+pub async fn create_access_key(aws: &AwsClients, user: &IamUserName) -> Result<NewAccessKey, IamError> {
+    let out = match aws.iam.create_access_key().user_name(user.as_str()).send().await {
         Ok(out) => out,
         Err(e) if error_code(&e).as_deref() == Some("LimitExceeded") => {
             return Err(IamError::KeyLimit(user.to_string()));
@@ -249,13 +194,8 @@ pub async fn create_access_key(
 /// GetCallerIdentity with the key, backing off, for at most `timeout`.
 /// Returns whether the key was accepted in time.
 pub async fn verify_key(aws: &AwsClients, key: &NewAccessKey, timeout: Duration) -> bool {
-    let credentials = Credentials::new(
-        &key.access_key_id,
-        key.secret_access_key.expose(),
-        None,
-        None,
-        "egx-portal-new-key",
-    );
+    let credentials =
+        Credentials::new(&key.access_key_id, key.secret_access_key.expose(), None, None, "egx-portal-new-key");
     let sts = aws.sts_with_key(credentials);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(250);
@@ -283,9 +223,6 @@ mod tests {
         assert!(!text.contains(BUCKET_PLACEHOLDER));
         assert!(text.contains("arn:aws:s3:::data-bucket/streaming/*"));
         assert!(text.contains("arn:aws:s3:::data-bucket/batch/*"));
-        assert!(
-            !text.contains("streaming*"),
-            "prefix wildcards must include the slash"
-        );
+        assert!(!text.contains("streaming*"), "prefix wildcards must include the slash");
     }
 }

@@ -42,10 +42,9 @@ pub struct AwsClients {
     account_id: std::sync::Arc<OnceCell<String>>,
 }
 
-fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+/// The HTTPS client every AWS client uses (rustls with ring).
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 impl AwsClients {
@@ -64,9 +63,7 @@ impl AwsClients {
                     .build(),
             )
             .stalled_stream_protection(
-                StalledStreamProtectionConfig::enabled()
-                    .grace_period(Duration::from_secs(30))
-                    .build(),
+                StalledStreamProtectionConfig::enabled().grace_period(Duration::from_secs(30)).build(),
             );
         if let Some(credentials) = credentials {
             loader = loader.credentials_provider(credentials);
@@ -88,16 +85,10 @@ impl AwsClients {
 
         let s3 = {
             let mut b = aws_sdk_s3::config::Builder::from(&sdk_config)
-                .request_checksum_calculation(
-                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                )
-                .response_checksum_validation(
-                    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-                );
+                .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
             if let Some(endpoint) = &config.s3_endpoint {
-                b = b
-                    .endpoint_url(endpoint.as_str().trim_end_matches('/'))
-                    .force_path_style(true);
+                b = b.endpoint_url(endpoint.as_str().trim_end_matches('/')).force_path_style(true);
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
@@ -108,19 +99,9 @@ impl AwsClients {
             }
             aws_sdk_iam::Client::from_conf(b.build())
         };
-        let sts_endpoint = config
-            .sts_endpoint
-            .as_ref()
-            .map(|e| e.as_str().trim_end_matches('/').to_owned());
+        let sts_endpoint = config.sts_endpoint.as_ref().map(|e| e.as_str().trim_end_matches('/').to_owned());
         let sts = sts_client(&sdk_config, sts_endpoint.as_deref(), None);
-        Ok(Self {
-            iam,
-            s3,
-            sts,
-            sdk_config,
-            sts_endpoint,
-            account_id: Default::default(),
-        })
+        Ok(Self { iam, s3, sts, sdk_config, sts_endpoint, account_id: Default::default() })
     }
 
     /// The AWS account id of the portal's own identity (cached).
@@ -128,15 +109,8 @@ impl AwsClients {
         let id = self
             .account_id
             .get_or_try_init(|| async {
-                let who = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .context("STS GetCallerIdentity")?;
-                who.account()
-                    .map(str::to_owned)
-                    .context("GetCallerIdentity returned no account")
+                let who = self.sts.get_caller_identity().send().await.context("STS GetCallerIdentity")?;
+                who.account().map(str::to_owned).context("GetCallerIdentity returned no account")
             })
             .await?;
         Ok(id.clone())
@@ -144,19 +118,11 @@ impl AwsClients {
 
     /// An STS client that signs with the given (teammate's) key.
     pub fn sts_with_key(&self, credentials: Credentials) -> aws_sdk_sts::Client {
-        sts_client(
-            &self.sdk_config,
-            self.sts_endpoint.as_deref(),
-            Some(credentials),
-        )
+        sts_client(&self.sdk_config, self.sts_endpoint.as_deref(), Some(credentials))
     }
 }
 
-fn sts_client(
-    sdk: &SdkConfig,
-    endpoint: Option<&str>,
-    credentials: Option<Credentials>,
-) -> aws_sdk_sts::Client {
+fn sts_client(sdk: &SdkConfig, endpoint: Option<&str>, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
     let mut b = aws_sdk_sts::config::Builder::from(sdk);
     if let Some(endpoint) = endpoint {
         b = b.endpoint_url(endpoint);
@@ -172,7 +138,5 @@ pub fn error_code<E, R>(err: &aws_sdk_iam::error::SdkError<E, R>) -> Option<Stri
 where
     E: aws_sdk_iam::error::ProvideErrorMetadata,
 {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_owned)
+    err.as_service_error().and_then(|e| e.code()).map(str::to_owned)
 }

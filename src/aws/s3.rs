@@ -46,10 +46,7 @@ pub async fn presign_put(
         .filter(|(name, _)| !browser_sets(&name.to_ascii_lowercase()))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-    Ok(PresignedPut {
-        url: presigned.uri().to_owned(),
-        headers,
-    })
+    Ok(PresignedPut { url: presigned.uri().to_owned(), headers })
 }
 
 /// A plain GET link for an object (the owner's "download").
@@ -77,18 +74,8 @@ pub struct ObjectFacts {
 }
 
 /// HeadObject; `Ok(None)` when there is no such object.
-pub async fn head(
-    s3: &aws_sdk_s3::Client,
-    bucket: &BucketName,
-    key: &str,
-) -> anyhow::Result<Option<ObjectFacts>> {
-    match s3
-        .head_object()
-        .bucket(bucket.as_str())
-        .key(key)
-        .send()
-        .await
-    {
+pub async fn head(s3: &aws_sdk_s3::Client, bucket: &BucketName, key: &str) -> anyhow::Result<Option<ObjectFacts>> {
+    match s3.head_object().bucket(bucket.as_str()).key(key).send().await {
         Ok(out) => Ok(Some(ObjectFacts {
             size: out.content_length().unwrap_or_default(),
             etag: out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
@@ -101,10 +88,7 @@ pub async fn head(
 /// The Content-Type the portal signs for a file name. Decided on the server
 /// from the extension, so it never depends on what a browser guesses.
 pub fn content_type_for(file_name: &str) -> &'static str {
-    let ext = file_name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "csv" => "text/csv",
         "txt" | "log" => "text/plain",

@@ -21,10 +21,7 @@ impl Account {
     }
 }
 
-pub async fn find_by_username<'e>(
-    db: impl SqliteExecutor<'e>,
-    username: &str,
-) -> sqlx::Result<Option<Account>> {
+pub async fn find_by_username<'e>(db: impl SqliteExecutor<'e>, username: &str) -> sqlx::Result<Option<Account>> {
     sqlx::query_as::<_, Account>(
         "SELECT id, username, role, password_hash, teammate_id, disabled_at, created_at \
          FROM accounts WHERE username = ?",
@@ -34,10 +31,7 @@ pub async fn find_by_username<'e>(
     .await
 }
 
-pub async fn find_by_teammate<'e>(
-    db: impl SqliteExecutor<'e>,
-    teammate_id: i64,
-) -> sqlx::Result<Option<Account>> {
+pub async fn find_by_teammate<'e>(db: impl SqliteExecutor<'e>, teammate_id: i64) -> sqlx::Result<Option<Account>> {
     sqlx::query_as::<_, Account>(
         "SELECT id, username, role, password_hash, teammate_id, disabled_at, created_at \
          FROM accounts WHERE teammate_id = ?",
@@ -48,9 +42,7 @@ pub async fn find_by_teammate<'e>(
 }
 
 pub async fn owner_exists<'e>(db: impl SqliteExecutor<'e>) -> sqlx::Result<bool> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'owner'")
-        .fetch_one(db)
-        .await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'owner'").fetch_one(db).await?;
     Ok(n > 0)
 }
 
@@ -91,11 +83,7 @@ pub async fn ensure_teammate<'e>(
     Ok(())
 }
 
-pub async fn set_password<'e>(
-    db: impl SqliteExecutor<'e>,
-    account_id: i64,
-    password_hash: &str,
-) -> sqlx::Result<()> {
+pub async fn set_password<'e>(db: impl SqliteExecutor<'e>, account_id: i64, password_hash: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
         .bind(password_hash)
         .bind(account_id)

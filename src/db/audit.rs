@@ -18,18 +18,11 @@ pub struct AuditContext {
 impl AuditContext {
     /// Events the portal causes on its own (start-up, sweepers, the CLI).
     pub fn system(actor: &str) -> Self {
-        Self {
-            actor: actor.to_owned(),
-            ip: None,
-            user_agent: None,
-        }
+        Self { actor: actor.to_owned(), ip: None, user_agent: None }
     }
 
     pub fn as_actor(&self, actor: &str) -> Self {
-        Self {
-            actor: actor.to_owned(),
-            ..self.clone()
-        }
+        Self { actor: actor.to_owned(), ..self.clone() }
     }
 }
 
@@ -44,21 +37,11 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn success(action: AuditAction, target: impl Into<Option<&'a str>>) -> Self {
-        Self {
-            action,
-            target: target.into(),
-            outcome: Outcome::Success,
-            detail: None,
-        }
+        Self { action, target: target.into(), outcome: Outcome::Success, detail: None }
     }
 
     pub fn failure(action: AuditAction, target: impl Into<Option<&'a str>>) -> Self {
-        Self {
-            action,
-            target: target.into(),
-            outcome: Outcome::Failure,
-            detail: None,
-        }
+        Self { action, target: target.into(), outcome: Outcome::Failure, detail: None }
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
@@ -118,11 +101,7 @@ pub struct Filter {
     pub before_id: Option<i64>,
 }
 
-pub async fn list<'e>(
-    db: impl SqliteExecutor<'e>,
-    filter: &Filter,
-    limit: i64,
-) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn list<'e>(db: impl SqliteExecutor<'e>, filter: &Filter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
     sqlx::query_as::<_, AuditRow>(
         "SELECT id, at, actor, action, target, outcome, ip, user_agent, detail FROM audit_events \
          WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR id < ?3) \

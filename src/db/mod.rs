@@ -26,8 +26,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 /// Opens (creating if needed) the database file and applies migrations.
 pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
     }
     let options = SqliteConnectOptions::from_str("sqlite:")?
         .filename(path)
@@ -47,16 +46,11 @@ pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
 
 /// Applies the embedded migrations (idempotent).
 pub async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("applying database migrations")?;
+    sqlx::migrate!("./migrations").run(pool).await.context("applying database migrations")?;
     Ok(())
 }
 
 /// Starts a transaction that takes the write lock up front.
-pub async fn begin_immediate(
-    pool: &SqlitePool,
-) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+pub async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }

@@ -61,11 +61,7 @@ pub async fn find<'e>(db: impl SqliteExecutor<'e>, id: &str) -> sqlx::Result<Opt
 }
 
 /// Records the first time the interstitial page was opened.
-pub async fn mark_opened<'e>(
-    db: impl SqliteExecutor<'e>,
-    id: &str,
-    now: Timestamp,
-) -> sqlx::Result<()> {
+pub async fn mark_opened<'e>(db: impl SqliteExecutor<'e>, id: &str, now: Timestamp) -> sqlx::Result<()> {
     sqlx::query("UPDATE secret_links SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
         .bind(now)
         .bind(id)
@@ -77,11 +73,7 @@ pub async fn mark_opened<'e>(
 /// Takes the payload out of a revealable link. Must run inside a
 /// `BEGIN IMMEDIATE` transaction: the read and the clearing write are then
 /// one step, so among racing callers exactly one gets `Some`.
-pub async fn take_payload(
-    conn: &mut SqliteConnection,
-    id: &str,
-    now: Timestamp,
-) -> sqlx::Result<Option<Vec<u8>>> {
+pub async fn take_payload(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> sqlx::Result<Option<Vec<u8>>> {
     let row: Option<(Vec<u8>,)> = sqlx::query_as(
         "SELECT payload FROM secret_links WHERE id = ? AND payload IS NOT NULL \
          AND revealed_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
@@ -93,11 +85,12 @@ pub async fn take_payload(
     let Some((payload,)) = row else {
         return Ok(None);
     };
-    let done = sqlx::query("UPDATE secret_links SET payload = NULL, revealed_at = ? WHERE id = ? AND revealed_at IS NULL")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE secret_links SET payload = NULL, revealed_at = ? WHERE id = ? AND revealed_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
     Ok((done.rows_affected() == 1).then_some(payload))
 }
 

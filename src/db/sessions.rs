@@ -37,10 +37,7 @@ pub async fn insert<'e>(
 
 /// The session's account, if the session exists and its account is enabled.
 /// Expiry is decided by the caller (it knows the idle rule and `now`).
-pub async fn find<'e>(
-    db: impl SqliteExecutor<'e>,
-    id_digest: &str,
-) -> sqlx::Result<Option<SessionAccount>> {
+pub async fn find<'e>(db: impl SqliteExecutor<'e>, id_digest: &str) -> sqlx::Result<Option<SessionAccount>> {
     sqlx::query_as::<_, SessionAccount>(
         "SELECT s.account_id, a.username, a.role, a.teammate_id, s.created_at, s.last_seen_at, s.expires_at \
          FROM sessions s JOIN accounts a ON a.id = s.account_id \
@@ -51,11 +48,7 @@ pub async fn find<'e>(
     .await
 }
 
-pub async fn touch<'e>(
-    db: impl SqliteExecutor<'e>,
-    id_digest: &str,
-    now: Timestamp,
-) -> sqlx::Result<()> {
+pub async fn touch<'e>(db: impl SqliteExecutor<'e>, id_digest: &str, now: Timestamp) -> sqlx::Result<()> {
     sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_digest = ?")
         .bind(now)
         .bind(id_digest)
@@ -65,20 +58,11 @@ pub async fn touch<'e>(
 }
 
 pub async fn delete<'e>(db: impl SqliteExecutor<'e>, id_digest: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_digest = ?")
-        .bind(id_digest)
-        .execute(db)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE id_digest = ?").bind(id_digest).execute(db).await?;
     Ok(())
 }
 
-pub async fn delete_for_account<'e>(
-    db: impl SqliteExecutor<'e>,
-    account_id: i64,
-) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE account_id = ?")
-        .bind(account_id)
-        .execute(db)
-        .await?;
+pub async fn delete_for_account<'e>(db: impl SqliteExecutor<'e>, account_id: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE account_id = ?").bind(account_id).execute(db).await?;
     Ok(done.rows_affected())
 }

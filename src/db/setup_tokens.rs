@@ -20,27 +20,18 @@ pub async fn insert<'e>(
 }
 
 /// Whether the token is unused and unexpired (does not consume it).
-pub async fn is_usable<'e>(
-    db: impl SqliteExecutor<'e>,
-    token_digest: &str,
-    now: Timestamp,
-) -> sqlx::Result<bool> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT 1 FROM setup_tokens WHERE token_digest = ? AND used_at IS NULL AND expires_at > ?",
-    )
-    .bind(token_digest)
-    .bind(now)
-    .fetch_optional(db)
-    .await?;
+pub async fn is_usable<'e>(db: impl SqliteExecutor<'e>, token_digest: &str, now: Timestamp) -> sqlx::Result<bool> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM setup_tokens WHERE token_digest = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(token_digest)
+            .bind(now)
+            .fetch_optional(db)
+            .await?;
     Ok(row.is_some())
 }
 
 /// Consumes the token; true only for the one caller that did.
-pub async fn consume<'e>(
-    db: impl SqliteExecutor<'e>,
-    token_digest: &str,
-    now: Timestamp,
-) -> sqlx::Result<bool> {
+pub async fn consume<'e>(db: impl SqliteExecutor<'e>, token_digest: &str, now: Timestamp) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE setup_tokens SET used_at = ? WHERE token_digest = ? AND used_at IS NULL AND expires_at > ?",
     )

@@ -15,10 +15,7 @@ pub struct Teammate {
     pub updated_at: Timestamp,
 }
 
-pub async fn find_by_name<'e>(
-    db: impl SqliteExecutor<'e>,
-    name: &str,
-) -> sqlx::Result<Option<Teammate>> {
+pub async fn find_by_name<'e>(db: impl SqliteExecutor<'e>, name: &str) -> sqlx::Result<Option<Teammate>> {
     sqlx::query_as::<_, Teammate>(
         "SELECT id, iam_user_name, status, last_step, last_error, created_at, updated_at \
          FROM teammates WHERE iam_user_name = ?",
@@ -29,11 +26,7 @@ pub async fn find_by_name<'e>(
 }
 
 /// Inserts the teammate as 'incomplete', or returns the existing row's id.
-pub async fn ensure<'e>(
-    db: impl SqliteExecutor<'e>,
-    name: &str,
-    now: Timestamp,
-) -> sqlx::Result<i64> {
+pub async fn ensure<'e>(db: impl SqliteExecutor<'e>, name: &str, now: Timestamp) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO teammates (iam_user_name, status, created_at, updated_at) VALUES (?, 'incomplete', ?, ?) \
          ON CONFLICT (iam_user_name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
@@ -47,20 +40,13 @@ pub async fn ensure<'e>(
 }
 
 /// Records the last provisioning step that succeeded.
-pub async fn record_step<'e>(
-    db: impl SqliteExecutor<'e>,
-    id: i64,
-    step: &str,
-    now: Timestamp,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE teammates SET last_step = ?, last_error = NULL, updated_at = ? WHERE id = ?",
-    )
-    .bind(step)
-    .bind(now)
-    .bind(id)
-    .execute(db)
-    .await?;
+pub async fn record_step<'e>(db: impl SqliteExecutor<'e>, id: i64, step: &str, now: Timestamp) -> sqlx::Result<()> {
+    sqlx::query("UPDATE teammates SET last_step = ?, last_error = NULL, updated_at = ? WHERE id = ?")
+        .bind(step)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -71,23 +57,16 @@ pub async fn record_failure<'e>(
     error_kind: &str,
     now: Timestamp,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE teammates SET status = 'incomplete', last_error = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(error_kind)
-    .bind(now)
-    .bind(id)
-    .execute(db)
-    .await?;
+    sqlx::query("UPDATE teammates SET status = 'incomplete', last_error = ?, updated_at = ? WHERE id = ?")
+        .bind(error_kind)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
-pub async fn set_status<'e>(
-    db: impl SqliteExecutor<'e>,
-    id: i64,
-    status: &str,
-    now: Timestamp,
-) -> sqlx::Result<()> {
+pub async fn set_status<'e>(db: impl SqliteExecutor<'e>, id: i64, status: &str, now: Timestamp) -> sqlx::Result<()> {
     sqlx::query("UPDATE teammates SET status = ?, updated_at = ? WHERE id = ?")
         .bind(status)
         .bind(now)
@@ -111,10 +90,7 @@ pub struct TeammateRow {
     pub last_upload_at: Option<Timestamp>,
 }
 
-pub async fn list<'e>(
-    db: impl SqliteExecutor<'e>,
-    now: Timestamp,
-) -> sqlx::Result<Vec<TeammateRow>> {
+pub async fn list<'e>(db: impl SqliteExecutor<'e>, now: Timestamp) -> sqlx::Result<Vec<TeammateRow>> {
     sqlx::query_as::<_, TeammateRow>(
         "SELECT t.id, t.iam_user_name, t.status, t.last_step, t.last_error, t.created_at, \
                 COALESCE(a.password_hash IS NOT NULL, 0) AS has_password, \

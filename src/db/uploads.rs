@@ -42,11 +42,7 @@ pub async fn insert_signed<'e>(
 }
 
 /// An upload, only if it belongs to `account_id`.
-pub async fn find_owned<'e>(
-    db: impl SqliteExecutor<'e>,
-    id: i64,
-    account_id: i64,
-) -> sqlx::Result<Option<Upload>> {
+pub async fn find_owned<'e>(db: impl SqliteExecutor<'e>, id: i64, account_id: i64) -> sqlx::Result<Option<Upload>> {
     sqlx::query_as::<_, Upload>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
                 u.size, u.etag, u.created_at, u.completed_at \
@@ -76,10 +72,7 @@ pub async fn mark_completed<'e>(
 }
 
 pub async fn mark_failed<'e>(db: impl SqliteExecutor<'e>, id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE uploads SET status = 'failed' WHERE id = ? AND status = 'signed'")
-        .bind(id)
-        .execute(db)
-        .await?;
+    sqlx::query("UPDATE uploads SET status = 'failed' WHERE id = ? AND status = 'signed'").bind(id).execute(db).await?;
     Ok(())
 }
 

@@ -16,8 +16,7 @@ pub struct BucketNameError(pub String);
 impl BucketName {
     pub fn parse(raw: &str) -> Result<Self, BucketNameError> {
         let bytes = raw.as_bytes();
-        let allowed =
-            |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'.';
+        let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'.';
         let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let ok = (3..=63).contains(&bytes.len())
             && bytes.iter().all(allowed)
@@ -25,11 +24,7 @@ impl BucketName {
             && edge(bytes.last())
             && !raw.contains("..")
             && !raw.split('.').all(|part| part.parse::<u8>().is_ok());
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(BucketNameError(raw.to_owned()))
-        }
+        if ok { Ok(Self(raw.to_owned())) } else { Err(BucketNameError(raw.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -56,16 +51,7 @@ mod tests {
 
     #[test]
     fn invalid_bucket_names_are_refused() {
-        for name in [
-            "ab",
-            "UPPER",
-            "-lead",
-            "trail-",
-            "a..b",
-            "192.168.1.1",
-            "under_score",
-            &"a".repeat(64),
-        ] {
+        for name in ["ab", "UPPER", "-lead", "trail-", "a..b", "192.168.1.1", "under_score", &"a".repeat(64)] {
             assert!(BucketName::parse(name).is_err(), "{name}");
         }
     }

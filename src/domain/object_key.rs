@@ -42,9 +42,7 @@ pub enum ObjectKeyError {
     Prefix,
     #[error("a file name is required")]
     EmptyName,
-    #[error(
-        "the path has an empty folder name (two slashes in a row, or a leading or trailing slash)"
-    )]
+    #[error("the path has an empty folder name (two slashes in a row, or a leading or trailing slash)")]
     EmptySegment,
     #[error("'.' and '..' are not allowed as folder or file names")]
     DotSegment,
@@ -150,32 +148,14 @@ mod tests {
     #[test]
     fn names_with_special_characters_are_kept_exactly() {
         let cases = [
-            (
-                "streaming",
-                "",
-                "a+b c 100%.csv",
-                "streaming/a+b c 100%.csv",
-            ),
+            ("streaming", "", "a+b c 100%.csv", "streaming/a+b c 100%.csv"),
             ("batch", "", "Q3#final?.csv", "batch/Q3#final?.csv"),
             ("batch", "", "team#1/notes.txt", "batch/team#1/notes.txt"),
-            (
-                "batch/",
-                "/sub/",
-                "it's \"quoted\".txt",
-                "batch/sub/it's \"quoted\".txt",
-            ),
-            (
-                "streaming",
-                " 2026 ",
-                "Ünïcødé – 東京.csv",
-                "streaming/2026/Ünïcødé – 東京.csv",
-            ),
+            ("batch/", "/sub/", "it's \"quoted\".txt", "batch/sub/it's \"quoted\".txt"),
+            ("streaming", " 2026 ", "Ünïcødé – 東京.csv", "streaming/2026/Ünïcødé – 東京.csv"),
         ];
         for (prefix, folder, path, expected) in cases {
-            assert_eq!(
-                ObjectKey::build(prefix, folder, path).unwrap().as_str(),
-                expected
-            );
+            assert_eq!(ObjectKey::build(prefix, folder, path).unwrap().as_str(), expected);
         }
     }
 
@@ -188,75 +168,30 @@ mod tests {
 
     #[test]
     fn only_streaming_and_batch_are_allowed() {
-        for prefix in [
-            "other",
-            "streamingX",
-            "",
-            "/streaming",
-            "STREAMING",
-            "streaming/..",
-        ] {
-            assert_eq!(
-                ObjectKey::build(prefix, "", "a.csv"),
-                Err(ObjectKeyError::Prefix),
-                "{prefix:?}"
-            );
+        for prefix in ["other", "streamingX", "", "/streaming", "STREAMING", "streaming/.."] {
+            assert_eq!(ObjectKey::build(prefix, "", "a.csv"), Err(ObjectKeyError::Prefix), "{prefix:?}");
         }
-        assert_eq!(
-            ObjectKey::parse("streamingX/a"),
-            Err(ObjectKeyError::Prefix)
-        );
-        assert_eq!(
-            ObjectKey::parse("/streaming/a"),
-            Err(ObjectKeyError::Prefix)
-        );
+        assert_eq!(ObjectKey::parse("streamingX/a"), Err(ObjectKeyError::Prefix));
+        assert_eq!(ObjectKey::parse("/streaming/a"), Err(ObjectKeyError::Prefix));
     }
 
     #[test]
     fn traversal_and_empty_segments_are_refused() {
-        assert_eq!(
-            ObjectKey::build("batch", "", "../x"),
-            Err(ObjectKeyError::DotSegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "a/../..", "x"),
-            Err(ObjectKeyError::DotSegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "", "./x"),
-            Err(ObjectKeyError::DotSegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "", "a//b"),
-            Err(ObjectKeyError::EmptySegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "", "/abs"),
-            Err(ObjectKeyError::EmptySegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "", "dir/"),
-            Err(ObjectKeyError::EmptySegment)
-        );
-        assert_eq!(
-            ObjectKey::build("batch", "", ""),
-            Err(ObjectKeyError::EmptyName)
-        );
-        assert_eq!(
-            ObjectKey::parse("batch/"),
-            Err(ObjectKeyError::EmptySegment)
-        );
+        assert_eq!(ObjectKey::build("batch", "", "../x"), Err(ObjectKeyError::DotSegment));
+        assert_eq!(ObjectKey::build("batch", "a/../..", "x"), Err(ObjectKeyError::DotSegment));
+        assert_eq!(ObjectKey::build("batch", "", "./x"), Err(ObjectKeyError::DotSegment));
+        assert_eq!(ObjectKey::build("batch", "", "a//b"), Err(ObjectKeyError::EmptySegment));
+        assert_eq!(ObjectKey::build("batch", "", "/abs"), Err(ObjectKeyError::EmptySegment));
+        assert_eq!(ObjectKey::build("batch", "", "dir/"), Err(ObjectKeyError::EmptySegment));
+        assert_eq!(ObjectKey::build("batch", "", ""), Err(ObjectKeyError::EmptyName));
+        assert_eq!(ObjectKey::parse("batch/"), Err(ObjectKeyError::EmptySegment));
         assert_eq!(ObjectKey::parse("batch"), Err(ObjectKeyError::Prefix));
     }
 
     #[test]
     fn control_characters_are_refused() {
         for name in ["a\u{0}b", "a\nb", "a\rb", "tab\t", "del\u{7f}", "c1\u{85}"] {
-            assert_eq!(
-                ObjectKey::build("batch", "", name),
-                Err(ObjectKeyError::ControlCharacter),
-                "{name:?}"
-            );
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::ControlCharacter), "{name:?}");
         }
     }
 
@@ -265,15 +200,9 @@ mod tests {
         let exactly = "x".repeat(MAX_KEY_BYTES - "batch/".len());
         assert!(ObjectKey::build("batch", "", &exactly).is_ok());
         let over = format!("{exactly}y");
-        assert_eq!(
-            ObjectKey::build("batch", "", &over),
-            Err(ObjectKeyError::TooLong)
-        );
+        assert_eq!(ObjectKey::build("batch", "", &over), Err(ObjectKeyError::TooLong));
         // Multi-byte characters count in bytes, not characters.
         let wide = "é".repeat(510);
-        assert_eq!(
-            ObjectKey::build("batch", "", &wide),
-            Err(ObjectKeyError::TooLong)
-        );
+        assert_eq!(ObjectKey::build("batch", "", &wide), Err(ObjectKeyError::TooLong));
     }
 }

@@ -41,24 +41,13 @@ pub async fn require_teammate(State(state): State<AppState>, req: Request, next:
 }
 
 // SECURITY: signed-in group guard (any role): a session required; CSRF token on writes.
-pub async fn require_signed_in(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_signed_in(State(state): State<AppState>, req: Request, next: Next) -> Response {
     guard(state, req, next, None).await
 }
 
 async fn guard(state: AppState, req: Request, next: Next, role: Option<Role>) -> Response {
     let path = req.uri().path().to_owned();
-    let loaded = session::load(
-        &state.db,
-        req.headers(),
-        &state.config,
-        state.is_https(),
-        state.now(),
-    )
-    .await;
+    let loaded = session::load(&state.db, req.headers(), &state.config, state.is_https(), state.now()).await;
     let session = match loaded {
         Ok(Some(s)) => s,
         Ok(None) if path.starts_with("/api/") => return refuse(&path, AppError::LoginRequired),
@@ -87,11 +76,7 @@ async fn check_csrf(req: Request, session: &AuthSession) -> Result<Request, AppE
     let expected = &session.csrf_token;
     if let Some(sent) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         // SECURITY: header token must match the session's derived token.
-        return if crypto::constant_time_eq(sent, expected) {
-            Ok(req)
-        } else {
-            Err(AppError::CsrfRejected)
-        };
+        return if crypto::constant_time_eq(sent, expected) { Ok(req) } else { Err(AppError::CsrfRejected) };
     }
     let is_form = req
         .headers()
@@ -102,32 +87,21 @@ async fn check_csrf(req: Request, session: &AuthSession) -> Result<Request, AppE
         return Err(AppError::CsrfRejected);
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| AppError::PayloadTooLarge)?;
-    let sent = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == CSRF_FIELD)
-        .map(|(_, v)| v.into_owned());
+    let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let sent = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.into_owned());
     match sent {
         // SECURITY: form token must match the session's derived token.
-        Some(sent) if crypto::constant_time_eq(&sent, expected) => {
-            Ok(Request::from_parts(parts, Body::from(bytes)))
-        }
+        Some(sent) if crypto::constant_time_eq(&sent, expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
         _ => Err(AppError::CsrfRejected),
     }
 }
 
 // SECURITY: a state-changing request from another site is refused, whatever its target.
-pub async fn same_origin_writes(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if is_write(req.method()) {
         let headers = req.headers();
         let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let cross_site =
-            matches!(fetch_site, Some(site) if site != "same-origin" && site != "none");
+        let cross_site = matches!(fetch_site, Some(site) if site != "same-origin" && site != "none");
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
         let foreign_origin = matches!(origin, Some(o) if o != state.origin());
         if cross_site || foreign_origin {
@@ -144,18 +118,8 @@ pub struct MaybeSession(pub Option<AuthSession>);
 impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let s = session::load(
-            &state.db,
-            &parts.headers,
-            &state.config,
-            state.is_https(),
-            state.now(),
-        )
-        .await?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let s = session::load(&state.db, &parts.headers, &state.config, state.is_https(), state.now()).await?;
         Ok(Self(s))
     }
 }

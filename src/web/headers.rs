@@ -12,10 +12,8 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Headers for responses that show a secret, a link or personal data.
-pub const NO_STORE: [(header::HeaderName, &str); 2] = [
-    (header::CACHE_CONTROL, "no-store"),
-    (header::REFERRER_POLICY, "no-referrer"),
-];
+pub const NO_STORE: [(header::HeaderName, &str); 2] =
+    [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")];
 
 /// The origin(s) browsers upload to: the custom endpoint, or AWS's S3 hosts.
 pub fn s3_connect_sources(state: &AppState) -> String {
@@ -41,22 +39,12 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("same-origin"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if state.is_https() {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     res
 }
@@ -70,11 +58,7 @@ pub async fn friendly_413(req: Request, next: Next) -> Response {
             "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, not through the portal.",
             super::MAX_BODY_BYTES / 1024
         ));
-        let mut out = if api {
-            crate::error::ApiError(err).into_response()
-        } else {
-            err.into_response()
-        };
+        let mut out = if api { crate::error::ApiError(err).into_response() } else { err.into_response() };
         *out.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
         return out;
     }

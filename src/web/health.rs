@@ -16,20 +16,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let aws = match state.aws.account_id().await {
         Ok(_) => true,
         Err(e) => {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "readiness: AWS identity check failed"
-            );
+            tracing::warn!(error = format!("{e:#}"), "readiness: AWS identity check failed");
             false
         }
     };
-    let status = if database && aws {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(serde_json::json!({ "database": database, "aws": aws })),
-    )
+    let status = if database && aws { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(serde_json::json!({ "database": database, "aws": aws })))
 }

@@ -41,17 +41,10 @@ pub struct LinkPage {
 
 /// Link ids are 22 characters of base64url; anything else is unknown.
 fn plausible_id(id: &str) -> bool {
-    id.len() == 22
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    id.len() == 22 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn link_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    meta: ClientMeta,
-) -> AppResult<Response> {
+pub async fn link_page(State(state): State<AppState>, Path(id): Path<String>, meta: ClientMeta) -> AppResult<Response> {
     let now = state.now();
     if !plausible_id(&id) {
         return Err(AppError::LinkUnavailable);
@@ -64,27 +57,14 @@ pub async fn link_page(
     }
     let mut tx = db::begin_immediate(&state.db).await?;
     db::secret_links::mark_opened(&mut *tx, &id, now).await?;
-    db::audit::record(
-        &mut *tx,
-        &meta.audit("anonymous"),
-        Event::success(AuditAction::LinkOpened, id.as_str()),
-        now,
-    )
-    .await?;
+    db::audit::record(&mut *tx, &meta.audit("anonymous"), Event::success(AuditAction::LinkOpened, id.as_str()), now)
+        .await?;
     tx.commit().await?;
-    let page = LinkPage {
-        nav: Nav::anonymous(),
-        link_id: id,
-        expires: crate::clock::format_utc(link.expires_at),
-    };
+    let page = LinkPage { nav: Nav::anonymous(), link_id: id, expires: crate::clock::format_utc(link.expires_at) };
     Ok((NO_STORE, page).into_response())
 }
 
-pub async fn reveal(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    meta: ClientMeta,
-) -> ApiResult<Response> {
+pub async fn reveal(State(state): State<AppState>, Path(id): Path<String>, meta: ClientMeta) -> ApiResult<Response> {
     let now = state.now();
     if !plausible_id(&id) {
         return Err(AppError::LinkUnavailable.into());
@@ -96,30 +76,14 @@ pub async fn reveal(
         // Only links that exist are worth a row; unknown ids would let
         // anyone fill the log.
         if db::secret_links::find(&mut *tx, &id).await?.is_some() {
-            db::audit::record(
-                &mut *tx,
-                &ctx,
-                Event::failure(AuditAction::LinkRevealRefused, id.as_str()),
-                now,
-            )
-            .await?;
+            db::audit::record(&mut *tx, &ctx, Event::failure(AuditAction::LinkRevealRefused, id.as_str()), now).await?;
         }
         tx.commit().await?;
         return Err(AppError::LinkUnavailable.into());
     };
-    db::audit::record(
-        &mut *tx,
-        &ctx,
-        Event::success(AuditAction::LinkRevealed, id.as_str()),
-        now,
-    )
-    .await?;
+    db::audit::record(&mut *tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
     tx.commit().await?;
-    Ok((
-        NO_STORE,
-        Json(serde_json::json!({ "payload": crypto::b64url(&payload) })),
-    )
-        .into_response())
+    Ok((NO_STORE, Json(serde_json::json!({ "payload": crypto::b64url(&payload) }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -142,24 +106,17 @@ pub async fn enrol(
     let password = Secret::new(req.password);
     let confirm = Secret::new(req.confirm);
     check_new_password(password.expose(), confirm.expose()).map_err(AppError::BadRequest)?;
-    let hash = state
-        .hasher
-        .hash(password)
-        .await
-        .map_err(AppError::Internal)?;
+    let hash = state.hasher.hash(password).await.map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
     let Some(teammate_id) =
-        db::secret_links::consume_enrolment(&mut *tx, &id, &crypto::digest(token.expose()), now)
-            .await?
+        db::secret_links::consume_enrolment(&mut *tx, &id, &crypto::digest(token.expose()), now).await?
     else {
         return Err(ApiError(AppError::LinkUnavailable));
     };
     let account = db::accounts::find_by_teammate(&mut *tx, teammate_id)
         .await?
-        .ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("teammate {teammate_id} has no account"))
-        })?;
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("teammate {teammate_id} has no account")))?;
     if account.disabled_at.is_some() {
         return Err(ApiError(AppError::LinkUnavailable));
     }
@@ -175,15 +132,6 @@ pub async fn enrol(
     .await?;
     tx.commit().await?;
     let session_token = session::start(&state.db, account.id, &state.config, now).await?;
-    let cookie = session::set_cookie(
-        &session_token,
-        state.is_https(),
-        state.config.session_absolute_secs,
-    )?;
-    Ok((
-        NO_STORE,
-        [(header::SET_COOKIE, cookie)],
-        Json(serde_json::json!({ "redirect": "/upload" })),
-    )
-        .into_response())
+    let cookie = session::set_cookie(&session_token, state.is_https(), state.config.session_absolute_secs)?;
+    Ok((NO_STORE, [(header::SET_COOKIE, cookie)], Json(serde_json::json!({ "redirect": "/upload" }))).into_response())
 }

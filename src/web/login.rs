@@ -30,12 +30,7 @@ pub struct LoginPage {
 pub async fn login_form(MaybeSession(session): MaybeSession) -> Response {
     match session {
         Some(s) => Redirect::to(home_of(s.role)).into_response(),
-        None => LoginPage {
-            nav: Nav::anonymous(),
-            username: String::new(),
-            error: None,
-        }
-        .into_response(),
+        None => LoginPage { nav: Nav::anonymous(), username: String::new(), error: None }.into_response(),
     }
 }
 
@@ -68,20 +63,13 @@ pub async fn login(
         return Err(AppError::RateLimited);
     }
     let account = db::accounts::find_by_username(&state.db, &username).await?;
-    let stored = account
-        .as_ref()
-        .filter(|a| a.disabled_at.is_none())
-        .and_then(|a| a.password_hash.clone());
+    let stored = account.as_ref().filter(|a| a.disabled_at.is_none()).and_then(|a| a.password_hash.clone());
     let ok = state.hasher.verify(password, stored).await?;
     let Some(account) = account.filter(|_| ok) else {
         state.throttle.record_failure(&keys, now);
         let event = Event::failure(AuditAction::LoginFailed, username.as_str());
         db::audit::record(&state.db, &meta.audit(&username), event, now).await?;
-        let page = LoginPage {
-            nav: Nav::anonymous(),
-            username,
-            error: Some("Wrong username or password.".to_owned()),
-        };
+        let page = LoginPage { nav: Nav::anonymous(), username, error: Some("Wrong username or password.".to_owned()) };
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
     state.throttle.record_success(&keys);
@@ -93,32 +81,15 @@ pub async fn login(
         now,
     )
     .await?;
-    let role = if account.is_owner() {
-        Role::Owner
-    } else {
-        Role::Teammate
-    };
+    let role = if account.is_owner() { Role::Owner } else { Role::Teammate };
     let cookie = session::set_cookie(&token, state.is_https(), state.config.session_absolute_secs)?;
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(home_of(role))).into_response())
 }
 
-pub async fn logout(
-    State(state): State<AppState>,
-    meta: ClientMeta,
-    session: AuthSession,
-) -> AppResult<Response> {
+pub async fn logout(State(state): State<AppState>, meta: ClientMeta, session: AuthSession) -> AppResult<Response> {
     let now = state.now();
     db::sessions::delete(&state.db, session.id_digest()).await?;
-    db::audit::record(
-        &state.db,
-        &meta.audit(&session.username),
-        Event::success(AuditAction::Logout, None),
-        now,
-    )
-    .await?;
-    Ok((
-        [(header::SET_COOKIE, session::clear_cookie(state.is_https()))],
-        Redirect::to("/login"),
-    )
-        .into_response())
+    db::audit::record(&state.db, &meta.audit(&session.username), Event::success(AuditAction::Logout, None), now)
+        .await?;
+    Ok(([(header::SET_COOKIE, session::clear_cookie(state.is_https()))], Redirect::to("/login")).into_response())
 }

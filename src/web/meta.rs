@@ -12,18 +12,10 @@ use crate::db::audit::AuditContext;
 /// The tracing span for a request: method, path (never the query, which
 /// may carry a token) and request id.
 pub fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
     // Paths under /setup/ and /l/ hold tokens or link ids: log only their route.
     let path = req.uri().path();
-    let shown = if path.starts_with("/setup/") {
-        "/setup/…"
-    } else {
-        path
-    };
+    let shown = if path.starts_with("/setup/") { "/setup/…" } else { path };
     tracing::info_span!("request", method = %req.method(), path = %shown, request_id = %id)
 }
 
@@ -36,11 +28,7 @@ pub struct ClientMeta {
 
 impl ClientMeta {
     pub fn audit(&self, actor: &str) -> AuditContext {
-        AuditContext {
-            actor: actor.to_owned(),
-            ip: self.ip.clone(),
-            user_agent: self.user_agent.clone(),
-        }
+        AuditContext { actor: actor.to_owned(), ip: self.ip.clone(), user_agent: self.user_agent.clone() }
     }
 
     /// A key for throttling by address.
@@ -54,15 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // The direct peer. Proxies' X-Forwarded-For is not trusted here.
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect());
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
         Ok(Self { ip, user_agent })
     }
 }

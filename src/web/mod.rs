@@ -45,10 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve))
         .route("/login", get(login::login_form).post(login::login))
-        .route(
-            "/setup/{token}",
-            get(setup::setup_form).post(setup::create_owner),
-        )
+        .route("/setup/{token}", get(setup::setup_form).post(setup::create_owner))
         .route("/l/{id}", get(links::link_page))
         .route("/l/{id}/reveal", post(links::reveal))
         .route("/l/{id}/enrol", post(links::enrol));
@@ -68,10 +65,7 @@ pub fn router(state: AppState) -> Router {
     // SECURITY: every owner route requires the owner's session and a CSRF token on writes.
     let owner = Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/teammates") }))
-        .route(
-            "/admin/teammates",
-            get(admin::teammates::teammates_page).post(admin::teammates::create_teammate),
-        )
+        .route("/admin/teammates", get(admin::teammates::teammates_page).post(admin::teammates::create_teammate))
         .route("/admin/uploads", get(admin::uploads::uploads_page))
         .route("/admin/audit", get(admin::audit::audit_page))
         .route_layer(from_fn_with_state(state.clone(), guard::require_owner));
@@ -87,18 +81,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(headers::friendly_413))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
-        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
-            "x-request-id",
-        )))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
         .layer(TraceLayer::new_for_http().make_span_with(meta::request_span))
-        .layer(SetRequestIdLayer::new(
-            HeaderName::from_static("x-request-id"),
-            MakeRequestUuid,
-        ))
+        .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid))
         .with_state(state)
 }
 
@@ -120,11 +106,7 @@ pub struct Nav {
 
 impl Nav {
     pub fn anonymous() -> Self {
-        Self {
-            role: "",
-            username: String::new(),
-            csrf_token: String::new(),
-        }
+        Self { role: "", username: String::new(), csrf_token: String::new() }
     }
 
     pub fn of(session: &crate::auth::AuthSession) -> Self {
@@ -132,10 +114,6 @@ impl Nav {
             crate::auth::Role::Owner => "owner",
             crate::auth::Role::Teammate => "teammate",
         };
-        Self {
-            role,
-            username: session.username.clone(),
-            csrf_token: session.csrf_token.clone(),
-        }
+        Self { role, username: session.username.clone(), csrf_token: session.csrf_token.clone() }
     }
 }

@@ -26,26 +26,16 @@ pub struct SetupPage {
 }
 
 fn plausible_token(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn setup_form(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> AppResult<Response> {
-    let usable = plausible_token(&token)
-        && db::setup_tokens::is_usable(&state.db, &crypto::digest(&token), state.now()).await?;
+pub async fn setup_form(State(state): State<AppState>, Path(token): Path<String>) -> AppResult<Response> {
+    let usable =
+        plausible_token(&token) && db::setup_tokens::is_usable(&state.db, &crypto::digest(&token), state.now()).await?;
     if !usable {
         return Err(AppError::LinkUnavailable);
     }
-    let page = SetupPage {
-        nav: Nav::anonymous(),
-        username: String::new(),
-        error: None,
-    };
+    let page = SetupPage { nav: Nav::anonymous(), username: String::new(), error: None };
     Ok((super::headers::NO_STORE, page).into_response())
 }
 
@@ -78,11 +68,7 @@ pub async fn create_owner(
     let account_id = match created {
         Ok(id) => id,
         Err(OwnerError::Invalid(message)) => {
-            let page = SetupPage {
-                nav: Nav::anonymous(),
-                username,
-                error: Some(message),
-            };
+            let page = SetupPage { nav: Nav::anonymous(), username, error: Some(message) };
             return Ok((StatusCode::BAD_REQUEST, super::headers::NO_STORE, page).into_response());
         }
         Err(OwnerError::TokenUnusable) => return Err(AppError::LinkUnavailable),
@@ -90,9 +76,5 @@ pub async fn create_owner(
     };
     let token = session::start(&state.db, account_id, &state.config, state.now()).await?;
     let cookie = session::set_cookie(&token, state.is_https(), state.config.session_absolute_secs)?;
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to("/admin/teammates"),
-    )
-        .into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin/teammates")).into_response())
 }

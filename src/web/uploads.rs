@@ -48,17 +48,10 @@ pub fn human_size(bytes: i64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-pub async fn upload_page(
-    State(state): State<AppState>,
-    session: AuthSession,
-) -> AppResult<Response> {
+pub async fn upload_page(State(state): State<AppState>, session: AuthSession) -> AppResult<Response> {
     let uploads = db::uploads::list_recent(&state.db, Some(session.account_id), 50)
         .await?
         .into_iter()
@@ -101,10 +94,7 @@ pub async fn sign_upload(
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
     let now = state.now();
-    let attempted = bounded(&format!(
-        "{}/{}/{}",
-        req.prefix, req.folder, req.relative_path
-    ));
+    let attempted = bounded(&format!("{}/{}/{}", req.prefix, req.folder, req.relative_path));
     let refuse = |reason: String| async {
         let event = Event::failure(AuditAction::UploadRefused, attempted.as_str())
             .with_detail(serde_json::json!({ "reason": reason }));
@@ -115,28 +105,17 @@ pub async fn sign_upload(
     let key = match ObjectKey::build(&req.prefix, &req.folder, &req.relative_path) {
         Ok(k) => k,
         Err(e) => {
-            return Err(refuse(format!("This file name cannot be uploaded: {e}."))
-                .await?
-                .into());
+            return Err(refuse(format!("This file name cannot be uploaded: {e}.")).await?.into());
         }
     };
     if req.size > state.config.max_file_bytes {
         let limit = human_size(i64::try_from(state.config.max_file_bytes).unwrap_or(i64::MAX));
-        return Err(refuse(format!(
-            "This file is larger than the portal's limit of {limit}."
-        ))
-        .await?
-        .into());
+        return Err(refuse(format!("This file is larger than the portal's limit of {limit}.")).await?.into());
     }
     // No silent overwrite: an existing object is never replaced from here.
     let existing = s3::head(&state.aws.s3, &state.config.bucket, key.as_str())
         .await
-        .map_err(|e| {
-            AppError::Upstream(
-                "S3 could not be reached to check the file name; try again.".into(),
-                e,
-            )
-        })?;
+        .map_err(|e| AppError::Upstream("S3 could not be reached to check the file name; try again.".into(), e))?;
     if existing.is_some() {
         let event = Event::failure(AuditAction::UploadRefused, key.as_str())
             .with_detail(serde_json::json!({ "reason": "exists" }));
@@ -149,27 +128,13 @@ pub async fn sign_upload(
 
     let content_type = s3::content_type_for(key.file_name());
     let ttl = Duration::from_secs(state.config.presign_ttl_secs);
-    let presigned = s3::presign_put(
-        &state.aws.s3,
-        &state.config.bucket,
-        &key,
-        content_type,
-        req.size,
-        ttl,
-    )
-    .await
-    .map_err(AppError::Internal)?;
+    let presigned = s3::presign_put(&state.aws.s3, &state.config.bucket, &key, content_type, req.size, ttl)
+        .await
+        .map_err(AppError::Internal)?;
     let size = i64::try_from(req.size).map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = db::begin_immediate(&state.db).await?;
-    let upload_id = db::uploads::insert_signed(
-        &mut *tx,
-        session.account_id,
-        key.as_str(),
-        size,
-        content_type,
-        now,
-    )
-    .await?;
+    let upload_id =
+        db::uploads::insert_signed(&mut *tx, session.account_id, key.as_str(), size, content_type, now).await?;
     let event = Event::success(AuditAction::UploadSigned, key.as_str())
         .with_detail(serde_json::json!({ "upload_id": upload_id, "size": size }));
     db::audit::record(&mut *tx, &ctx, event, now).await?;
@@ -193,9 +158,7 @@ pub async fn complete_upload(
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
     // SECURITY: only the teammate who signed an upload can complete it.
-    let upload = db::uploads::find_owned(&state.db, id, session.account_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let upload = db::uploads::find_owned(&state.db, id, session.account_id).await?.ok_or(AppError::NotFound)?;
     if upload.status == "completed" {
         return Ok(Json(serde_json::json!({
             "key": upload.object_key, "size": upload.size, "etag": upload.etag, "status": "completed"
@@ -203,26 +166,19 @@ pub async fn complete_upload(
         .into_response());
     }
     if upload.status != "signed" {
-        return Err(AppError::Conflict(
-            "This upload was already marked as failed; upload the file again.".into(),
-        )
-        .into());
+        return Err(
+            AppError::Conflict("This upload was already marked as failed; upload the file again.".into()).into()
+        );
     }
     let facts = s3::head(&state.aws.s3, &state.config.bucket, &upload.object_key)
         .await
-        .map_err(|e| {
-            AppError::Upstream(
-                "S3 could not be reached to confirm the upload; try again.".into(),
-                e,
-            )
-        })?;
+        .map_err(|e| AppError::Upstream("S3 could not be reached to confirm the upload; try again.".into(), e))?;
     let now = state.now();
     let problem = match &facts {
         None => Some("S3 has no object at this key: the upload did not arrive".to_owned()),
-        Some(f) if f.size != upload.declared_size => Some(format!(
-            "S3 holds {} bytes, not the {} that were announced",
-            f.size, upload.declared_size
-        )),
+        Some(f) if f.size != upload.declared_size => {
+            Some(format!("S3 holds {} bytes, not the {} that were announced", f.size, upload.declared_size))
+        }
         Some(_) => None,
     };
     let mut tx = db::begin_immediate(&state.db).await?;
@@ -237,9 +193,7 @@ pub async fn complete_upload(
     let facts = facts.ok_or_else(|| AppError::Internal(anyhow::anyhow!("facts vanished")))?;
     db::uploads::mark_completed(&mut *tx, id, facts.size, &facts.etag, now).await?;
     let event = Event::success(AuditAction::UploadCompleted, upload.object_key.as_str())
-        .with_detail(
-            serde_json::json!({ "upload_id": id, "size": facts.size, "etag": facts.etag }),
-        );
+        .with_detail(serde_json::json!({ "upload_id": id, "size": facts.size, "etag": facts.etag }));
     db::audit::record(&mut *tx, &ctx, event, now).await?;
     tx.commit().await?;
     Ok(Json(serde_json::json!({

@@ -1,1 +1,14 @@
+//! One integration-test binary. Every test starts the real application on
+//! 127.0.0.1:0 with a fresh SQLite file, against real emulators started by
+//! `scripts/test.sh` (moto for IAM and policy enforcement, LocalStack for
+//! signature-checked S3), and a real headless Chromium for the browser.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_input;
+mod browser;
+mod helpers;
+mod journey;
+mod links;
+mod policy;
+mod presign;
+mod runbook;

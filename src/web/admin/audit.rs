@@ -51,20 +51,11 @@ pub async fn audit_page(
     session: AuthSession,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Response> {
-    let actor = q
-        .actor
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty());
+    let actor = q.actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     let action = q.action.filter(|a| AuditAction::parse(a).is_some());
-    let filter = db::audit::Filter {
-        actor: actor.clone(),
-        action: action.clone(),
-        before_id: q.before,
-    };
+    let filter = db::audit::Filter { actor: actor.clone(), action: action.clone(), before_id: q.before };
     let rows = db::audit::list(&state.db, &filter, PAGE_SIZE).await?;
-    let next_before = (rows.len() as i64 == PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_before = (rows.len() as i64 == PAGE_SIZE).then(|| rows.last().map(|r| r.id)).flatten();
     let events = rows
         .into_iter()
         .map(|r| AuditView {

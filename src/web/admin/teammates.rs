@@ -55,34 +55,17 @@ async fn page(
             },
             name: t.iam_user_name,
             status: t.status,
-            account: if t.has_password {
-                "password set"
-            } else {
-                "not enrolled"
-            },
+            account: if t.has_password { "password set" } else { "not enrolled" },
             pending_links: t.pending_links,
-            last_upload: t
-                .last_upload_at
-                .map(format_utc)
-                .unwrap_or_else(|| "never".to_owned()),
+            last_upload: t.last_upload_at.map(format_utc).unwrap_or_else(|| "never".to_owned()),
             added: format_utc(t.created_at),
         })
         .collect();
-    Ok(TeammatesPage {
-        nav: Nav::of(session),
-        teammates,
-        form_name,
-        error,
-    })
+    Ok(TeammatesPage { nav: Nav::of(session), teammates, form_name, error })
 }
 
-pub async fn teammates_page(
-    State(state): State<AppState>,
-    session: AuthSession,
-) -> AppResult<Response> {
-    Ok(page(&state, &session, String::new(), None)
-        .await?
-        .into_response())
+pub async fn teammates_page(State(state): State<AppState>, session: AuthSession) -> AppResult<Response> {
+    Ok(page(&state, &session, String::new(), None).await?.into_response())
 }
 
 #[derive(Template, WebTemplate)]

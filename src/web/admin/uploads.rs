@@ -28,10 +28,7 @@ pub struct UploadsPage {
     uploads: Vec<UploadView>,
 }
 
-pub async fn uploads_page(
-    State(state): State<AppState>,
-    session: AuthSession,
-) -> AppResult<Response> {
+pub async fn uploads_page(State(state): State<AppState>, session: AuthSession) -> AppResult<Response> {
     let uploads = db::uploads::list_recent(&state.db, None, 500)
         .await?
         .into_iter()
@@ -43,9 +40,5 @@ pub async fn uploads_page(
             when: format_utc(u.completed_at.unwrap_or(u.created_at)),
         })
         .collect();
-    Ok(UploadsPage {
-        nav: Nav::of(&session),
-        uploads,
-    }
-    .into_response())
+    Ok(UploadsPage { nav: Nav::of(&session), uploads }.into_response())
 }

@@ -1,0 +1,105 @@
+//! The journey in a real headless Chromium (driven by Playwright, see
+//! tests/browser/journey.mjs) against LocalStack, which checks presigned
+//! signatures and applies the bucket's CORS rules.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn browser_dir() -> String {
+    std::env::var("EGX_TEST_BROWSER_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser").to_owned())
+}
+
+fn run_node(envs: &[(&str, String)]) -> serde_json::Value {
+    let dir = browser_dir();
+    let out = Command::new("node")
+        .arg(format!("{dir}/journey.mjs"))
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("EGX_CHROMIUM", std::env::var("EGX_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()))
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().expect("the script prints a result");
+    serde_json::from_str(last).expect("the last line is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_works_in_a_real_browser_and_cors_is_what_allows_it() {
+    // Arrange: a fresh portal on LocalStack, two files with known bytes.
+    let app = TestApp::spawn(Backend::LocalStack).await;
+    let files = tempfile::tempdir().unwrap();
+    let stream_file = files.path().join("ticks a+b 100%.csv");
+    let batch_file = files.path().join("Q3#final?.csv");
+    std::fs::write(&stream_file, b"ts,price\n1,100\n").unwrap();
+    std::fs::write(&batch_file, vec![b'z'; 300_000]).unwrap();
+    let teammate = unique("alice");
+    let spec = serde_json::json!([
+        {"path": stream_file, "prefix": "streaming", "folder": ""},
+        {"path": batch_file, "prefix": "batch", "folder": "sub"},
+    ]);
+    let envs = vec![
+        ("EGX_MODE", "journey".to_owned()),
+        ("EGX_BASE_URL", app.base.clone()),
+        ("EGX_SETUP_LINK", app.setup_link.clone().unwrap()),
+        ("EGX_OWNER_USER", OWNER.to_owned()),
+        ("EGX_OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
+        ("EGX_TEAMMATE", teammate.clone()),
+        ("EGX_TEAMMATE_PASSWORD", TEAMMATE_PASSWORD.to_owned()),
+        ("EGX_FILES", spec.to_string()),
+    ];
+
+    // Act: the whole journey in Chromium (blocking: run it off the runtime).
+    let result = tokio::task::spawn_blocking(move || run_node(&envs)).await.unwrap();
+
+    // Assert: both objects hold exactly the bytes, at exactly those keys.
+    assert_eq!(result["ok"], true);
+    let s3 = app.emulator.s3();
+    for (key, expected) in [
+        ("streaming/ticks a+b 100%.csv", std::fs::read(&stream_file).unwrap()),
+        ("batch/sub/Q3#final?.csv", std::fs::read(&batch_file).unwrap()),
+    ] {
+        let object =
+            s3.get_object().bucket(&app.bucket).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        assert_eq!(object.body.collect().await.unwrap().into_bytes().as_ref(), expected.as_slice(), "{key}");
+    }
+    let actions = app.audit_actions().await;
+    for expected in [
+        "owner.created",
+        "logout",
+        "login.succeeded",
+        "iam.user_created",
+        "iam.access_key_created",
+        "link.created",
+        "link.opened",
+        "link.revealed",
+        "link.reveal_refused",
+        "teammate.enrolled",
+        "upload.signed",
+        "upload.completed",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "audit has {expected}: {actions:?}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads WHERE status = 'completed'").await, 2);
+
+    // Act again: the bucket's CORS no longer names the portal's origin.
+    set_cors(&s3, &app.bucket, &["http://example.invalid"]).await;
+    let blocked = files.path().join("blocked.csv");
+    std::fs::write(&blocked, b"nope").unwrap();
+    let envs = vec![
+        ("EGX_MODE", "upload-only".to_owned()),
+        ("EGX_BASE_URL", app.base.clone()),
+        ("EGX_TEAMMATE", teammate.clone()),
+        ("EGX_TEAMMATE_PASSWORD", TEAMMATE_PASSWORD.to_owned()),
+        ("EGX_FILES", serde_json::json!([{"path": blocked, "prefix": "streaming", "folder": ""}]).to_string()),
+        ("EGX_EXPECT", "failure".to_owned()),
+    ];
+    let result = tokio::task::spawn_blocking(move || run_node(&envs)).await.unwrap();
+
+    // Assert: the upload failed in the browser, and nothing landed.
+    assert_eq!(result["ok"], true);
+    assert!(s3.head_object().bucket(&app.bucket).key("streaming/blocked.csv").send().await.is_err());
+    app.stop().await.unwrap();
+}

@@ -1,0 +1,420 @@
+//! The test harness: `TestApp` starts the portal exactly as production does
+//! (`App::build` + `run_until`), on port 0, with its own SQLite file, its own
+//! bucket on the chosen emulator, and a clock the test can move.
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+use egx_portal::app::{App, Overrides};
+use egx_portal::clock::ManualClock;
+use egx_portal::config::Config;
+use egx_portal::crypto;
+use egx_portal::state::AppState;
+use scraper::{Html, Selector};
+use tokio::sync::oneshot;
+
+/// Which emulator a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// moto, IAM policies not enforced.
+    Moto,
+    /// moto with IAM policy enforcement on (signs as its admin user).
+    MotoEnforcing,
+    /// LocalStack: S3 checks presigned URL signatures.
+    LocalStack,
+}
+
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    pub url: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the test suite with scripts/test.sh, which starts the emulators")
+    })
+}
+
+impl Backend {
+    pub fn emulator(self) -> Emulator {
+        match self {
+            Backend::Moto => Emulator { url: env("EGX_TEST_MOTO_URL"), key_id: "test".into(), secret: "test".into() },
+            Backend::MotoEnforcing => Emulator {
+                url: env("EGX_TEST_MOTO_AUTH_URL"),
+                key_id: env("EGX_TEST_MOTO_AUTH_KEY_ID"),
+                secret: env("EGX_TEST_MOTO_AUTH_SECRET"),
+            },
+            // LocalStack verifies signatures of unknown key ids with the secret "test".
+            Backend::LocalStack => {
+                Emulator { url: env("EGX_TEST_LOCALSTACK_URL"), key_id: "test".into(), secret: "test".into() }
+            }
+        }
+    }
+}
+
+impl Emulator {
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(&self.key_id, &self.secret, None, None, "egx-tests")
+    }
+
+    pub fn s3_with(&self, credentials: Credentials) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .http_client(egx_portal::aws::http_client())
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3_with(self.credentials())
+    }
+
+    pub fn iam_with(&self, credentials: Credentials) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .http_client(egx_portal::aws::http_client())
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam_with(self.credentials())
+    }
+}
+
+/// A short random suffix, so tests sharing an emulator never collide.
+pub fn unique(prefix: &str) -> String {
+    let bytes: [u8; 5] = crypto::random_bytes().unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+static LOGGING: Once = Once::new();
+
+fn init_logging() {
+    LOGGING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            tracing_subscriber_init();
+        }
+    });
+}
+
+fn tracing_subscriber_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,egx_portal=debug"))
+        .with_test_writer()
+        .try_init();
+}
+
+pub const OWNER: &str = "owner";
+pub const OWNER_PASSWORD: &str = "owner-password-1";
+pub const TEAMMATE_PASSWORD: &str = "teammate-password-1";
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub setup_link: Option<String>,
+    pub bucket: String,
+    pub emulator: Emulator,
+    pub client: reqwest::Client,
+    _data: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`TestApp::spawn_with`].
+pub struct Spawn {
+    pub backend: Backend,
+    /// Extra `EGX_*` settings.
+    pub env: Vec<(&'static str, String)>,
+    /// Whether to create the bucket (with CORS for the app's origin).
+    pub create_bucket: bool,
+}
+
+impl Spawn {
+    pub fn on(backend: Backend) -> Self {
+        Self { backend, env: Vec::new(), create_bucket: true }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(Spawn::on(backend)).await
+    }
+
+    pub async fn spawn_with(opts: Spawn) -> Self {
+        init_logging();
+        let emulator = opts.backend.emulator();
+        let data = tempfile::tempdir().unwrap();
+        let bucket = unique("egx-t");
+        let mut vars: Vec<(&str, String)> = vec![
+            ("EGX_BUCKET", bucket.clone()),
+            ("EGX_REGION", "us-east-1".into()),
+            ("EGX_LISTEN", "127.0.0.1:0".into()),
+            ("EGX_DATA_DIR", data.path().display().to_string()),
+            ("EGX_S3_ENDPOINT", emulator.url.clone()),
+            ("EGX_IAM_ENDPOINT", emulator.url.clone()),
+            ("EGX_KEY_VERIFY_SECONDS", "5".into()),
+        ];
+        vars.extend(opts.env);
+        let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .expect("test configuration is valid");
+        let clock = ManualClock::starting_now();
+        let app = App::build(
+            config,
+            Overrides { credentials: Some(emulator.credentials()), clock: Some(Arc::new(clock.clone())) },
+        )
+        .await
+        .expect("the app builds");
+        let base = format!("http://{}", app.local_addr().unwrap());
+        let state = app.state().clone();
+        let setup_link = app.setup_link().map(str::to_owned);
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(
+            async move {
+                let _ = rx.await;
+            },
+            Duration::from_secs(5),
+        ));
+        if opts.create_bucket {
+            create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
+        }
+        Self {
+            base,
+            state,
+            clock,
+            setup_link,
+            bucket,
+            emulator,
+            client: new_client(),
+            _data: data,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server (graceful shutdown) and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(h) => h.await?,
+            None => Ok(()),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A separate browser-like client (another person).
+    pub fn new_client(&self) -> reqwest::Client {
+        new_client()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    /// Uses the setup link to create the owner; the client is signed in afterwards.
+    pub async fn create_owner(&self) {
+        let link = self.setup_link.clone().expect("a fresh app prints a setup link");
+        let res = self
+            .client
+            .post(&link)
+            .form(&[("username", OWNER), ("password", OWNER_PASSWORD), ("confirm", OWNER_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "owner setup redirects");
+        assert_eq!(location(&res), "/admin/teammates");
+    }
+
+    pub async fn login(&self, client: &reqwest::Client, user: &str, password: &str) -> reqwest::Response {
+        client.post(self.url("/login")).form(&[("username", user), ("password", password)]).send().await.unwrap()
+    }
+
+    /// The CSRF token a page embeds for `client`.
+    pub async fn csrf(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = client.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        let doc = Html::parse_document(&html);
+        let input = Selector::parse("input[name=csrf_token]").unwrap();
+        let uploader = Selector::parse("#uploader").unwrap();
+        doc.select(&input)
+            .next()
+            .and_then(|e| e.value().attr("value"))
+            .or_else(|| doc.select(&uploader).next().and_then(|e| e.value().attr("data-csrf")))
+            .expect("page has a CSRF token")
+            .to_owned()
+    }
+
+    /// Adds a teammate as the (signed-in) owner; returns the response.
+    pub async fn add_teammate(&self, name: &str) -> reqwest::Response {
+        let csrf = self.csrf(&self.client, "/admin/teammates").await;
+        self.post_form("/admin/teammates", &[("csrf_token", &csrf), ("username", name)]).await
+    }
+
+    /// Adds a teammate and returns the one-time link shown to the owner.
+    pub async fn add_teammate_link(&self, name: &str) -> String {
+        let res = self.add_teammate(name).await;
+        let status = res.status();
+        let html = res.text().await.unwrap();
+        assert_eq!(status, 200, "adding {name} succeeds: {}", text_of(&html, "#form-error"));
+        text_of(&html, "#one-time-link")
+    }
+
+    /// Plays the browser's part of Reveal: POST, then decrypt with the fragment key.
+    pub async fn reveal(&self, client: &reqwest::Client, link: &str) -> Result<serde_json::Value, reqwest::Response> {
+        let (id, key) = split_link(link);
+        let res = client.post(self.url(&format!("/l/{id}/reveal"))).send().await.unwrap();
+        if res.status() != 200 {
+            return Err(res);
+        }
+        let body: serde_json::Value = res.json().await.unwrap();
+        let stored = base64_url(body["payload"].as_str().unwrap());
+        let plain = crypto::open_link_payload(&id, &stored, &key).expect("payload opens with the fragment key");
+        Ok(serde_json::from_slice(&plain).unwrap())
+    }
+
+    /// Creates the owner, adds `name`, reveals and enrols; returns the
+    /// revealed payload and a client signed in as the teammate.
+    pub async fn onboard(&self, name: &str) -> (serde_json::Value, reqwest::Client) {
+        let link = self.add_teammate_link(name).await;
+        self.enrol_via(&link).await
+    }
+
+    /// Reveals `link` and enrols with its token, as the teammate's browser does.
+    pub async fn enrol_via(&self, link: &str) -> (serde_json::Value, reqwest::Client) {
+        let teammate = self.new_client();
+        let payload = self.reveal(&teammate, link).await.unwrap_or_else(|r| panic!("reveal: {}", r.status()));
+        let (id, _) = split_link(link);
+        let res = teammate
+            .post(self.url(&format!("/l/{id}/enrol")))
+            .json(&serde_json::json!({
+                "enrol_token": payload["enrol_token"], "password": TEAMMATE_PASSWORD, "confirm": TEAMMATE_PASSWORD
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "enrolment succeeds");
+        (payload, teammate)
+    }
+
+    /// Asks the portal to sign an upload for `client`.
+    pub async fn sign(&self, client: &reqwest::Client, body: serde_json::Value) -> reqwest::Response {
+        let csrf = self.csrf(client, "/upload").await;
+        client.post(self.url("/api/uploads")).header("x-csrf-token", csrf).json(&body).send().await.unwrap()
+    }
+
+    pub async fn complete(&self, client: &reqwest::Client, upload_id: i64) -> reqwest::Response {
+        let csrf = self.csrf(client, "/upload").await;
+        client
+            .post(self.url(&format!("/api/uploads/{upload_id}/complete")))
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Audit rows as (action, outcome, target), oldest first.
+    pub async fn audit(&self) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as("SELECT action, outcome, target FROM audit_events ORDER BY id")
+            .fetch_all(&self.state.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        self.audit().await.into_iter().map(|(a, _, _)| a).collect()
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.state.db).await.unwrap();
+        n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Creates a bucket whose CORS lets `origins` upload from a browser.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, origins: &[&str]) {
+    s3.create_bucket().bucket(bucket).send().await.expect("bucket is created");
+    set_cors(s3, bucket, origins).await;
+}
+
+pub async fn set_cors(s3: &aws_sdk_s3::Client, bucket: &str, origins: &[&str]) {
+    let mut rule = CorsRule::builder()
+        .allowed_methods("PUT")
+        .allowed_methods("GET")
+        .allowed_methods("HEAD")
+        .allowed_headers("*")
+        .expose_headers("ETag")
+        .max_age_seconds(60);
+    for origin in origins {
+        rule = rule.allowed_origins(*origin);
+    }
+    let cors = CorsConfiguration::builder().cors_rules(rule.build().unwrap()).build().unwrap();
+    s3.put_bucket_cors().bucket(bucket).cors_configuration(cors).send().await.expect("CORS is set");
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// The text of the first element matching `selector` ("" when absent).
+pub fn text_of(html: &str, selector: &str) -> String {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).unwrap();
+    doc.select(&sel).next().map(|e| e.text().collect::<String>().trim().to_owned()).unwrap_or_default()
+}
+
+/// Whether `selector` matches anything in `html`.
+pub fn has(html: &str, selector: &str) -> bool {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).unwrap();
+    doc.select(&sel).next().is_some()
+}
+
+/// `(link id, fragment key)` of a one-time link.
+pub fn split_link(link: &str) -> (String, String) {
+    let (url, key) = link.split_once('#').expect("link has a fragment");
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    (id, key.to_owned())
+}
+
+pub fn base64_url(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+}

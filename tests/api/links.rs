@@ -1,0 +1,190 @@
+//! One-time links: nothing on GET, exactly once on POST, one answer for
+//! every kind of unavailable (C22, C23).
+
+use crate::helpers::*;
+
+async fn app_with_link() -> (TestApp, String) {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let link = app.add_teammate_link(&unique("lina")).await;
+    (app, link)
+}
+
+fn page_path(link: &str) -> String {
+    let (id, _) = split_link(link);
+    format!("/l/{id}")
+}
+
+#[tokio::test]
+async fn fetching_the_link_page_reveals_and_consumes_nothing() {
+    let (app, link) = app_with_link().await;
+    let bot = app.new_client();
+
+    // A chat preview bot and a mail scanner fetch the URL (fragments are never sent).
+    for _ in 0..2 {
+        let res = bot.get(app.url(&page_path(&link))).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+        let html = res.text().await.unwrap();
+        assert!(has(&html, "#reveal-button"));
+        assert_eq!(text_of(&html, "#secret-access-key"), "", "no secret in the page");
+    }
+
+    let (revealed_at,): (Option<i64>,) =
+        sqlx::query_as("SELECT revealed_at FROM secret_links").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(revealed_at, None);
+    let actions = app.audit_actions().await;
+    assert_eq!(actions.iter().filter(|a| *a == "link.opened").count(), 2);
+    assert!(!actions.iter().any(|a| a == "link.revealed"));
+
+    // The teammate can still reveal afterwards.
+    assert!(app.reveal(&app.new_client(), &link).await.is_ok());
+    assert!(app.audit_actions().await.iter().any(|a| a == "link.revealed"));
+}
+
+#[tokio::test]
+async fn a_used_link_cannot_be_revealed_twice_and_its_ciphertext_is_gone() {
+    let (app, link) = app_with_link().await;
+    let teammate = app.new_client();
+    let payload = app.reveal(&teammate, &link).await.unwrap();
+
+    let again = app.reveal(&app.new_client(), &link).await.unwrap_err();
+
+    assert_eq!(again.status(), 410);
+    let body: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "link_unavailable");
+    let (payload_left,): (Option<Vec<u8>>,) =
+        sqlx::query_as("SELECT payload FROM secret_links").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(payload_left, None, "the ciphertext is deleted at reveal");
+    assert!(app.audit_actions().await.iter().any(|a| a == "link.reveal_refused"));
+    // The page itself now says "not available" too.
+    assert_eq!(app.get(&page_path(&link)).await.status(), 410);
+    assert!(payload["secret_access_key"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_reveals_have_exactly_one_winner() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let url = app.url(&format!("/l/{id}/reveal"));
+
+    let attempts = (0..50).map(|_| {
+        let client = app.new_client();
+        let url = url.clone();
+        tokio::spawn(async move {
+            let res = client.post(url).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.text().await.unwrap())
+        })
+    });
+    let results: Vec<(u16, String)> = futures_join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
+
+    let winners = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(winners, 1, "{:?}", results.iter().map(|(s, _)| s).collect::<Vec<_>>());
+    let losers: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    assert_eq!(losers.len(), 49);
+    let first_loser = &losers[0].1;
+    assert!(losers.iter().all(|(s, body)| *s == 410 && body == first_loser), "one uniform answer");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'link.revealed'").await, 1);
+}
+
+async fn futures_join_all<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn expired_used_and_unknown_links_all_get_the_same_answer() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let unknown = app.new_client().post(app.url("/l/AAAAAAAAAAAAAAAAAAAAAA/reveal")).send().await.unwrap();
+    let garbage = app.new_client().post(app.url("/l/..%2F..%2Fetc/reveal")).send().await.unwrap();
+    let unknown_status = unknown.status();
+    let unknown_body = unknown.text().await.unwrap();
+    assert_eq!(unknown_status, 410);
+    assert_eq!(garbage.status(), 410);
+    assert_eq!(garbage.text().await.unwrap(), unknown_body);
+
+    // 72 hours later (the default lifetime) the link has expired.
+    app.clock.advance(72 * 3600);
+    let expired = app.new_client().post(app.url(&format!("/l/{id}/reveal"))).send().await.unwrap();
+    assert_eq!(expired.status(), 410);
+    assert_eq!(expired.text().await.unwrap(), unknown_body);
+    assert_eq!(app.get(&format!("/l/{id}")).await.status(), 410);
+    let (revealed_at,): (Option<i64>,) =
+        sqlx::query_as("SELECT revealed_at FROM secret_links").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(revealed_at, None);
+}
+
+#[tokio::test]
+async fn the_database_holds_only_ciphertext_and_digests() {
+    let (app, link) = app_with_link().await;
+    let (_, key) = split_link(&link);
+    let teammate = app.new_client();
+    let payload = app.reveal(&teammate, &link).await.unwrap();
+    let secret = payload["secret_access_key"].as_str().unwrap().to_owned();
+    let enrol = payload["enrol_token"].as_str().unwrap().to_owned();
+    app.stop_and_scan(&[&secret, &key, &enrol]).await;
+}
+
+impl TestApp {
+    /// Stops the app and checks the SQLite file and its WAL for each needle.
+    pub async fn stop_and_scan(self, needles: &[&str]) {
+        let dir = self.state.config.data_dir.clone();
+        let path = self.state.config.database_path();
+        let keep = tempfile::tempdir().unwrap();
+        // Copy before stopping: the app's data folder goes away with it.
+        let copy = keep.path().join("copy.sqlite");
+        std::fs::copy(&path, &copy).unwrap();
+        let wal_copy = keep.path().join("copy.sqlite-wal");
+        let _ = std::fs::copy(path.with_extension("sqlite-wal"), &wal_copy);
+        self.stop().await.unwrap();
+        let path = copy;
+        let data = std::fs::read(&path).unwrap();
+        let wal = std::fs::read(&wal_copy).unwrap_or_default();
+        for needle in needles {
+            for (name, bytes) in [("database", &data), ("WAL", &wal)] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "a secret was found in the {name} under {}",
+                    dir.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn enrolment_needs_the_token_from_the_revealed_payload_and_works_once() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let teammate = app.new_client();
+    let payload = app.reveal(&teammate, &link).await.unwrap();
+    let enrol = |token: serde_json::Value| {
+        let client = app.new_client();
+        let url = app.url(&format!("/l/{id}/enrol"));
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"enrol_token": token, "password": TEAMMATE_PASSWORD, "confirm": TEAMMATE_PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+
+    assert_eq!(enrol(serde_json::json!("wrong-token-wrong-token-wrong-token-wrong-t")).await, 410);
+    assert_eq!(enrol(payload["enrol_token"].clone()).await, 200);
+    assert_eq!(enrol(payload["enrol_token"].clone()).await, 410, "the token works once");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM accounts WHERE role = 'teammate' AND password_hash IS NOT NULL").await,
+        1
+    );
+}
