@@ -133,3 +133,21 @@ async fn issue_setup_link_if_needed(state: &AppState) -> anyhow::Result<Option<S
     );
     Ok(Some(link))
 }
+
+/// Asks the portal listening on `listen` for `/healthz`; true on a 200.
+/// Plain HTTP over a socket, so container images need no curl.
+pub async fn healthcheck(listen: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(target).await?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<bool, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Ok(true)))
+}

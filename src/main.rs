@@ -31,6 +31,8 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Exit 0 if the portal on EGX_LISTEN answers /healthz (for container health checks).
+    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +100,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             tracing::info!(address = %app.local_addr()?, "egx-portal listening");
             app.run_until(shutdown_signal(), Duration::from_secs(20)).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck => {
+            Ok(if egx_portal::app::healthcheck(config.listen).await { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Migrate => {
             let pool = db::connect(&config.database_path()).await?;
