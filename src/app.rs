@@ -82,6 +82,7 @@ impl App {
         drain: Duration,
     ) -> anyhow::Result<()> {
         let router = crate::web::router(self.state.clone());
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -102,8 +103,26 @@ impl App {
                 serving.abort();
             }
         }
+        housekeeping.abort();
         self.state.db.close().await;
         Ok(())
+    }
+}
+
+/// Periodic chores: audit retention. Runs hourly; errors are logged, never fatal.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Some(days) = state.config.audit_retention_days {
+            let now = state.now();
+            let before = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400) * 86_400;
+            match db::audit::prune(&state.db, before, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, days, "audit retention: pruned old events"),
+                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+            }
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Config {
     /// How long to wait for a new access key to be accepted by AWS.
     pub key_verify_timeout_secs: u64,
     pub log_format: LogFormat,
+    /// Audit events older than this many days are pruned (None: kept forever).
+    pub audit_retention_days: Option<u64>,
 }
 
 /// Largest object a single PUT may create (S3's limit: 5 GiB).
@@ -139,6 +141,11 @@ impl Config {
         let session_absolute_hours = number("EGX_SESSION_ABSOLUTE_HOURS", 12, 1, 24 * 7)?;
         let key_verify_timeout_secs = number("EGX_KEY_VERIFY_SECONDS", 30, 0, 300)?;
 
+        let audit_retention_days = match number("EGX_AUDIT_RETENTION_DAYS", 0, 0, 36_500)? {
+            0 => None,
+            days => Some(days),
+        };
+
         let log_format = match get("EGX_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -164,6 +171,7 @@ impl Config {
             session_absolute_secs: (session_absolute_hours * 3600) as i64,
             key_verify_timeout_secs,
             log_format,
+            audit_retention_days,
         })
     }
 

@@ -31,8 +31,25 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Verify or export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Exit 0 if the portal on EGX_LISTEN answers /healthz (for container health checks).
     Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exits 1 and names each edited, removed or reordered row.
+    Verify,
+    /// Write every event (newest first) to standard output.
+    Export {
+        /// csv or jsonl
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +120,50 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Healthcheck => {
             Ok(if egx_portal::app::healthcheck(config.listen).await { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let pool = db::connect(&config.database_path()).await?;
+            let (checked, problems) = db::audit::verify(&pool).await?;
+            pool.close().await;
+            if problems.is_empty() {
+                println!("audit log intact: {checked} events verified");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for p in &problems {
+                println!("PROBLEM: {p}");
+            }
+            println!("audit log damaged: {} problem(s) in {checked} events", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+        Command::Audit { command: AuditCommand::Export { format } } => {
+            use std::io::Write as _;
+            let csv = match format.as_str() {
+                "csv" => true,
+                "jsonl" => false,
+                other => {
+                    eprintln!("egx-portal: --format is csv or jsonl, not {other:?}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let pool = db::connect(&config.database_path()).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if csv {
+                out.write_all(egx_portal::web::admin::audit::CSV_HEADER.as_bytes())?;
+            }
+            let mut filter = db::audit::Filter::default();
+            loop {
+                let rows = db::audit::list(&pool, &filter, 2000).await?;
+                for r in &rows {
+                    out.write_all(egx_portal::web::admin::audit::export_line(r, csv).as_bytes())?;
+                }
+                match rows.last() {
+                    Some(last) if rows.len() == 2000 => filter.before_id = Some(last.id),
+                    _ => break,
+                }
+            }
+            out.flush()?;
+            pool.close().await;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let pool = db::connect(&config.database_path()).await?;

@@ -108,7 +108,7 @@ pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserNa
             Event::failure(AuditAction::AccessKeyVerified, user)
         }
         .with_detail(serde_json::json!({ "access_key_id": key.access_key_id }));
-        db::audit::record(&state.db, ctx, event, now).await?;
+        db::audit::record_alone(&state.db, ctx, event, now).await?;
     }
 
     // The one-time link.

@@ -2,7 +2,7 @@
 //! the same transaction as the change it records. Never a secret in a row:
 //! `detail` carries names, ids and error kinds only.
 
-use sqlx::SqliteExecutor;
+use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::clock::Timestamp;
 use crate::domain::{AuditAction, Outcome};
@@ -50,27 +50,240 @@ impl<'a> Event<'a> {
     }
 }
 
-pub async fn record<'e>(
-    db: impl SqliteExecutor<'e>,
+/// The hash the chain starts from on a new database.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The fields a row's hash covers, in a fixed order.
+struct Sealed<'a> {
+    id: i64,
+    at: Timestamp,
+    actor: &'a str,
+    action: &'a str,
+    target: Option<&'a str>,
+    outcome: &'a str,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+/// SHA-256 over the previous hash and every field, each length-prefixed so
+/// no two different rows can encode alike.
+fn chain_hash(prev_hash: &str, row: &Sealed<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |value: Option<&str>| match value {
+        None => h.update(b"-\n"),
+        Some(v) => {
+            h.update(format!("{}:", v.len()).as_bytes());
+            h.update(v.as_bytes());
+            h.update(b"\n");
+        }
+    };
+    field(Some(prev_hash));
+    field(Some(&row.id.to_string()));
+    field(Some(&row.at.to_string()));
+    field(Some(row.actor));
+    field(Some(row.action));
+    field(row.target);
+    field(Some(row.outcome));
+    field(row.ip);
+    field(row.user_agent);
+    field(row.detail);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends an event to the chain. Call it inside a `BEGIN IMMEDIATE`
+/// transaction (the one that makes the change it records): reading the
+/// chain's head and writing the new row must not interleave with another
+/// writer. For an event with no other change, use [`record_alone`].
+pub async fn record(
+    conn: &mut SqliteConnection,
     ctx: &AuditContext,
     event: Event<'_>,
     now: Timestamp,
 ) -> sqlx::Result<()> {
+    let (head_id, head_hash): (i64, String) =
+        sqlx::query_as("SELECT head_id, head_hash FROM audit_chain WHERE id = 1").fetch_one(&mut *conn).await?;
+    let detail = event.detail.map(|d| d.to_string());
+    let user_agent = ctx.user_agent.as_deref().map(|ua| truncate(ua, 512));
+    let row = Sealed {
+        id: head_id + 1,
+        at: now,
+        actor: &ctx.actor,
+        action: event.action.as_str(),
+        target: event.target,
+        outcome: event.outcome.as_str(),
+        ip: ctx.ip.as_deref(),
+        user_agent,
+        detail: detail.as_deref(),
+    };
+    let hash = chain_hash(&head_hash, &row);
     sqlx::query(
-        "INSERT INTO audit_events (at, actor, action, target, outcome, ip, user_agent, detail) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (id, at, actor, action, target, outcome, ip, user_agent, detail, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(now)
-    .bind(&ctx.actor)
-    .bind(event.action.as_str())
-    .bind(event.target)
-    .bind(event.outcome.as_str())
-    .bind(ctx.ip.as_deref())
-    .bind(ctx.user_agent.as_deref().map(|ua| truncate(ua, 512)))
-    .bind(event.detail.map(|d| d.to_string()))
-    .execute(db)
+    .bind(row.id)
+    .bind(row.at)
+    .bind(row.actor)
+    .bind(row.action)
+    .bind(row.target)
+    .bind(row.outcome)
+    .bind(row.ip)
+    .bind(row.user_agent)
+    .bind(row.detail)
+    .bind(&head_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("UPDATE audit_chain SET head_id = ?, head_hash = ? WHERE id = 1")
+        .bind(row.id)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// Records an event that accompanies no other change, in its own transaction.
+pub async fn record_alone(pool: &SqlitePool, ctx: &AuditContext, event: Event<'_>, now: Timestamp) -> sqlx::Result<()> {
+    let mut tx = super::begin_immediate(pool).await?;
+    record(&mut tx, ctx, event, now).await?;
+    tx.commit().await
+}
+
+/// Seals rows written before the chain existed (migration 0004), in id order.
+pub async fn seal_legacy(pool: &SqlitePool) -> sqlx::Result<u64> {
+    let mut tx = super::begin_immediate(pool).await?;
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT id, at, actor, action, target, outcome, ip, user_agent, detail FROM audit_events \
+         WHERE hash IS NULL ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let (mut head_id, mut head_hash): (i64, String) =
+        sqlx::query_as("SELECT head_id, head_hash FROM audit_chain WHERE id = 1").fetch_one(&mut *tx).await?;
+    for r in &rows {
+        let hash = chain_hash(&head_hash, &r.sealed());
+        sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+            .bind(&head_hash)
+            .bind(&hash)
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await?;
+        head_id = r.id;
+        head_hash = hash;
+    }
+    sqlx::query("UPDATE audit_chain SET head_id = ?, head_hash = ? WHERE id = 1")
+        .bind(head_id)
+        .bind(&head_hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// A row's content no longer matches its hash.
+    Edited { id: i64 },
+    /// Row ids skip: rows between were removed.
+    Missing { after: i64, next: i64 },
+    /// A row does not follow the one before it (moved, or rows removed and renumbered).
+    Broken { id: i64 },
+    /// The newest rows were cut off (the chain's head is gone).
+    Truncated { last: i64, head: i64 },
+}
+
+impl std::fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Edited { id } => write!(f, "row {id} was edited after it was written"),
+            Self::Missing { after, next } => write!(f, "rows {}..={} are missing (removed)", after + 1, next - 1),
+            Self::Broken { id } => {
+                write!(f, "row {id} does not follow the row before it (rows were removed or reordered)")
+            }
+            Self::Truncated { last, head } => write!(f, "rows {}..={head} are missing from the end", last + 1),
+        }
+    }
+}
+
+/// Walks the whole chain; returns the number of rows checked and every problem.
+pub async fn verify(pool: &SqlitePool) -> sqlx::Result<(u64, Vec<ChainProblem>)> {
+    let (pruned_through, anchor, head_id): (i64, String, i64) =
+        sqlx::query_as("SELECT pruned_through, anchor_hash, head_id FROM audit_chain WHERE id = 1")
+            .fetch_one(pool)
+            .await?;
+    let mut problems = Vec::new();
+    let mut expected_prev = anchor;
+    let mut last_id = pruned_through;
+    let mut checked = 0u64;
+    let mut after = pruned_through;
+    loop {
+        let batch: Vec<ChainRow> = sqlx::query_as(
+            "SELECT id, at, actor, action, target, outcome, ip, user_agent, detail, prev_hash, hash \
+             FROM audit_events WHERE id > ? ORDER BY id LIMIT 5000",
+        )
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for r in &batch {
+            checked += 1;
+            if r.id != last_id + 1 {
+                problems.push(ChainProblem::Missing { after: last_id, next: r.id });
+            } else if r.prev_hash.as_deref() != Some(expected_prev.as_str()) {
+                problems.push(ChainProblem::Broken { id: r.id });
+            }
+            let recomputed = chain_hash(r.prev_hash.as_deref().unwrap_or_default(), &r.row.sealed());
+            if r.hash.as_deref() != Some(recomputed.as_str()) {
+                problems.push(ChainProblem::Edited { id: r.id });
+            }
+            expected_prev = r.hash.clone().unwrap_or_default();
+            last_id = r.id;
+        }
+    }
+    if last_id < head_id {
+        problems.push(ChainProblem::Truncated { last: last_id, head: head_id });
+    }
+    Ok((checked, problems))
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    id: i64,
+    #[sqlx(flatten)]
+    row: AuditRow,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+}
+
+/// Removes rows older than `before` (retention), keeping the chain
+/// verifiable: the anchor moves to the last removed row's hash. Returns how
+/// many rows were removed. Records the pruning itself as an event.
+pub async fn prune(pool: &SqlitePool, before: Timestamp, now: Timestamp) -> sqlx::Result<u64> {
+    let mut tx = super::begin_immediate(pool).await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM audit_events WHERE at < ? ORDER BY id DESC LIMIT 1")
+            .bind(before)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((last_id, last_hash)) = last else { return Ok(0) };
+    sqlx::query("UPDATE audit_chain SET delete_allowed = 1 WHERE id = 1").execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM audit_events WHERE id <= ?").bind(last_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE audit_chain SET delete_allowed = 0, pruned_through = ?, anchor_hash = ? WHERE id = 1")
+        .bind(last_id)
+        .bind(&last_hash)
+        .execute(&mut *tx)
+        .await?;
+    let event = Event::success(AuditAction::AuditPruned, None)
+        .with_detail(serde_json::json!({ "through_id": last_id, "rows": done.rows_affected() }));
+    record(&mut tx, &AuditContext::system("system"), event, now).await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -93,22 +306,50 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-/// Filters for the audit page. `before_id` pages backwards (keyset).
+impl AuditRow {
+    fn sealed(&self) -> Sealed<'_> {
+        Sealed {
+            id: self.id,
+            at: self.at,
+            actor: &self.actor,
+            action: &self.action,
+            target: self.target.as_deref(),
+            outcome: &self.outcome,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
+/// Filters for the audit page and export. `before_id` pages backwards
+/// (keyset: `id < before_id`, newest first), so a deep page costs what the
+/// first one does.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub actor: Option<String>,
     pub action: Option<String>,
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
     pub before_id: Option<i64>,
 }
 
 pub async fn list<'e>(db: impl SqliteExecutor<'e>, filter: &Filter, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
     sqlx::query_as::<_, AuditRow>(
         "SELECT id, at, actor, action, target, outcome, ip, user_agent, detail FROM audit_events \
-         WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR id < ?3) \
-         ORDER BY id DESC LIMIT ?4",
+         WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR target = ?3) \
+           AND (?4 IS NULL OR outcome = ?4) AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at < ?6) \
+           AND (?7 IS NULL OR id < ?7) \
+         ORDER BY id DESC LIMIT ?8",
     )
     .bind(filter.actor.as_deref())
     .bind(filter.action.as_deref())
+    .bind(filter.target.as_deref())
+    .bind(filter.outcome.as_deref())
+    .bind(filter.since)
+    .bind(filter.until)
     .bind(filter.before_id)
     .bind(limit)
     .fetch_all(db)

@@ -41,6 +41,7 @@ pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
         .await
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
     migrate(&pool).await?;
+    audit::seal_legacy(&pool).await.context("sealing audit rows written before the hash chain")?;
     Ok(pool)
 }
 

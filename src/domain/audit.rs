@@ -27,10 +27,11 @@ pub enum AuditAction {
     UploadRefused,
     UploadCompleted,
     UploadFailed,
+    AuditPruned,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: &[AuditAction] = &[
         Self::SetupLinkIssued,
         Self::OwnerCreated,
         Self::LoginSucceeded,
@@ -53,6 +54,7 @@ impl AuditAction {
         Self::UploadRefused,
         Self::UploadCompleted,
         Self::UploadFailed,
+        Self::AuditPruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,11 +81,12 @@ impl AuditAction {
             Self::UploadRefused => "upload.refused",
             Self::UploadCompleted => "upload.completed",
             Self::UploadFailed => "upload.failed",
+            Self::AuditPruned => "audit.pruned",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+        Self::ALL.iter().copied().find(|a| a.as_str() == raw)
     }
 }
 
@@ -115,7 +118,7 @@ mod tests {
 
     #[test]
     fn every_action_round_trips_through_its_stored_name() {
-        for action in AuditAction::ALL {
+        for &action in AuditAction::ALL {
             assert_eq!(AuditAction::parse(action.as_str()), Some(action));
         }
     }

@@ -59,7 +59,7 @@ pub async fn login(
     if state.throttle.is_locked(&keys, now) {
         let event = Event::failure(AuditAction::LoginFailed, username.as_str())
             .with_detail(serde_json::json!({ "reason": "throttled" }));
-        db::audit::record(&state.db, &meta.audit(&username), event, now).await?;
+        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
         return Err(AppError::RateLimited);
     }
     let account = db::accounts::find_by_username(&state.db, &username).await?;
@@ -68,13 +68,13 @@ pub async fn login(
     let Some(account) = account.filter(|_| ok) else {
         state.throttle.record_failure(&keys, now);
         let event = Event::failure(AuditAction::LoginFailed, username.as_str());
-        db::audit::record(&state.db, &meta.audit(&username), event, now).await?;
+        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
         let page = LoginPage { nav: Nav::anonymous(), username, error: Some("Wrong username or password.".to_owned()) };
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
     state.throttle.record_success(&keys);
     let token = session::start(&state.db, account.id, &state.config, now).await?;
-    db::audit::record(
+    db::audit::record_alone(
         &state.db,
         &meta.audit(&account.username),
         Event::success(AuditAction::LoginSucceeded, None),
@@ -89,7 +89,7 @@ pub async fn login(
 pub async fn logout(State(state): State<AppState>, meta: ClientMeta, session: AuthSession) -> AppResult<Response> {
     let now = state.now();
     db::sessions::delete(&state.db, session.id_digest()).await?;
-    db::audit::record(&state.db, &meta.audit(&session.username), Event::success(AuditAction::Logout, None), now)
+    db::audit::record_alone(&state.db, &meta.audit(&session.username), Event::success(AuditAction::Logout, None), now)
         .await?;
     Ok(([(header::SET_COOKIE, session::clear_cookie(state.is_https()))], Redirect::to("/login")).into_response())
 }

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/teammates", get(admin::teammates::teammates_page).post(admin::teammates::create_teammate))
         .route("/admin/uploads", get(admin::uploads::uploads_page))
         .route("/admin/audit", get(admin::audit::audit_page))
+        .route("/admin/audit/export", get(admin::audit::export_audit))
         .route_layer(from_fn_with_state(state.clone(), guard::require_owner));
 
     Router::new()

@@ -98,7 +98,7 @@ pub async fn sign_upload(
     let refuse = |reason: String| async {
         let event = Event::failure(AuditAction::UploadRefused, attempted.as_str())
             .with_detail(serde_json::json!({ "reason": reason }));
-        db::audit::record(&state.db, &ctx, event, now).await?;
+        db::audit::record_alone(&state.db, &ctx, event, now).await?;
         Ok::<AppError, AppError>(AppError::BadRequest(reason))
     };
 
@@ -119,7 +119,7 @@ pub async fn sign_upload(
     if existing.is_some() {
         let event = Event::failure(AuditAction::UploadRefused, key.as_str())
             .with_detail(serde_json::json!({ "reason": "exists" }));
-        db::audit::record(&state.db, &ctx, event, now).await?;
+        db::audit::record_alone(&state.db, &ctx, event, now).await?;
         return Err(AppError::Conflict(format!(
             "{key} already exists in the bucket; rename the file or choose another folder."
         ))
