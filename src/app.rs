@@ -136,7 +136,7 @@ async fn issue_setup_link_if_needed(state: &AppState) -> anyhow::Result<Option<S
     let mut tx = db::begin_immediate(&state.db).await?;
     db::setup_tokens::insert(&mut *tx, &crypto::digest(token.expose()), now, now + state.config.setup_ttl_secs).await?;
     db::audit::record(
-        &mut *tx,
+        &mut tx,
         &AuditContext::system("system"),
         Event::success(AuditAction::SetupLinkIssued, None),
         now,

@@ -59,7 +59,7 @@ pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserNa
     }
     let teammate_id = db::teammates::ensure(&mut *tx, user, now).await?;
     db::accounts::ensure_teammate(&mut *tx, user, teammate_id, now).await?;
-    db::audit::record(&mut *tx, ctx, Event::success(AuditAction::TeammateProvisionStarted, user), now).await?;
+    db::audit::record(&mut tx, ctx, Event::success(AuditAction::TeammateProvisionStarted, user), now).await?;
     tx.commit().await?;
 
     let bucket = &state.config.bucket;
@@ -94,7 +94,7 @@ pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserNa
         db::teammates::record_step(&mut *tx, teammate_id, "key", now).await?;
         let event = Event::success(AuditAction::AccessKeyCreated, user)
             .with_detail(serde_json::json!({ "access_key_id": key.access_key_id }));
-        db::audit::record(&mut *tx, ctx, event, now).await?;
+        db::audit::record(&mut tx, ctx, event, now).await?;
         tx.commit().await?;
     }
 
@@ -150,7 +150,7 @@ pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserNa
     db::teammates::record_step(&mut *tx, teammate_id, "link", now).await?;
     db::teammates::set_status(&mut *tx, teammate_id, "active", now).await?;
     db::audit::record(
-        &mut *tx,
+        &mut tx,
         ctx,
         Event::success(AuditAction::LinkCreated, user)
             .with_detail(serde_json::json!({ "link_id": link_id, "expires_at": expires_at })),
@@ -182,7 +182,7 @@ impl Steps<'_> {
         let now = self.state.now();
         let mut tx = db::begin_immediate(&self.state.db).await?;
         db::teammates::record_step(&mut *tx, self.teammate_id, step, now).await?;
-        db::audit::record(&mut *tx, self.ctx, event, now).await?;
+        db::audit::record(&mut tx, self.ctx, event, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -201,7 +201,7 @@ impl Steps<'_> {
             db::teammates::record_failure(&mut *tx, self.teammate_id, &format!("{step}: {kind}"), now).await?;
             let event = Event::failure(AuditAction::TeammateProvisionFailed, user)
                 .with_detail(serde_json::json!({ "step": step, "error": kind }));
-            db::audit::record(&mut *tx, self.ctx, event, now).await?;
+            db::audit::record(&mut tx, self.ctx, event, now).await?;
             tx.commit().await
         }
         .await;

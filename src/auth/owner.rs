@@ -60,7 +60,7 @@ pub async fn create_owner(
         return Err(OwnerError::Invalid("That username is taken.".to_owned()));
     }
     let id = db::accounts::insert_owner(&mut *tx, username, &hash, now).await?;
-    db::audit::record(&mut *tx, ctx, Event::success(AuditAction::OwnerCreated, username), now).await?;
+    db::audit::record(&mut tx, ctx, Event::success(AuditAction::OwnerCreated, username), now).await?;
     tx.commit().await?;
     Ok(id)
 }

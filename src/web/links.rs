@@ -57,7 +57,7 @@ pub async fn link_page(State(state): State<AppState>, Path(id): Path<String>, me
     }
     let mut tx = db::begin_immediate(&state.db).await?;
     db::secret_links::mark_opened(&mut *tx, &id, now).await?;
-    db::audit::record(&mut *tx, &meta.audit("anonymous"), Event::success(AuditAction::LinkOpened, id.as_str()), now)
+    db::audit::record(&mut tx, &meta.audit("anonymous"), Event::success(AuditAction::LinkOpened, id.as_str()), now)
         .await?;
     tx.commit().await?;
     let page = LinkPage { nav: Nav::anonymous(), link_id: id, expires: crate::clock::format_utc(link.expires_at) };
@@ -76,12 +76,12 @@ pub async fn reveal(State(state): State<AppState>, Path(id): Path<String>, meta:
         // Only links that exist are worth a row; unknown ids would let
         // anyone fill the log.
         if db::secret_links::find(&mut *tx, &id).await?.is_some() {
-            db::audit::record(&mut *tx, &ctx, Event::failure(AuditAction::LinkRevealRefused, id.as_str()), now).await?;
+            db::audit::record(&mut tx, &ctx, Event::failure(AuditAction::LinkRevealRefused, id.as_str()), now).await?;
         }
         tx.commit().await?;
         return Err(AppError::LinkUnavailable.into());
     };
-    db::audit::record(&mut *tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
+    db::audit::record(&mut tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
     tx.commit().await?;
     Ok((NO_STORE, Json(serde_json::json!({ "payload": crypto::b64url(&payload) }))).into_response())
 }
@@ -124,7 +124,7 @@ pub async fn enrol(
     // A new password ends every older session of this account.
     db::sessions::delete_for_account(&mut *tx, account.id).await?;
     db::audit::record(
-        &mut *tx,
+        &mut tx,
         &meta.audit(&account.username),
         Event::success(AuditAction::TeammateEnrolled, account.username.as_str()),
         now,

@@ -137,7 +137,7 @@ pub async fn sign_upload(
         db::uploads::insert_signed(&mut *tx, session.account_id, key.as_str(), size, content_type, now).await?;
     let event = Event::success(AuditAction::UploadSigned, key.as_str())
         .with_detail(serde_json::json!({ "upload_id": upload_id, "size": size }));
-    db::audit::record(&mut *tx, &ctx, event, now).await?;
+    db::audit::record(&mut tx, &ctx, event, now).await?;
     tx.commit().await?;
     Ok(Json(serde_json::json!({
         "upload_id": upload_id,
@@ -186,7 +186,7 @@ pub async fn complete_upload(
         db::uploads::mark_failed(&mut *tx, id).await?;
         let event = Event::failure(AuditAction::UploadFailed, upload.object_key.as_str())
             .with_detail(serde_json::json!({ "upload_id": id, "reason": problem }));
-        db::audit::record(&mut *tx, &ctx, event, now).await?;
+        db::audit::record(&mut tx, &ctx, event, now).await?;
         tx.commit().await?;
         return Err(AppError::Conflict(format!("{problem}. Upload the file again.")).into());
     }
@@ -194,7 +194,7 @@ pub async fn complete_upload(
     db::uploads::mark_completed(&mut *tx, id, facts.size, &facts.etag, now).await?;
     let event = Event::success(AuditAction::UploadCompleted, upload.object_key.as_str())
         .with_detail(serde_json::json!({ "upload_id": id, "size": facts.size, "etag": facts.etag }));
-    db::audit::record(&mut *tx, &ctx, event, now).await?;
+    db::audit::record(&mut tx, &ctx, event, now).await?;
     tx.commit().await?;
     Ok(Json(serde_json::json!({
         "key": upload.object_key, "size": facts.size, "etag": facts.etag, "status": "completed"
