@@ -11,9 +11,9 @@
 //!
 //! Used, expired, revoked and unknown links all get the same answer.
 
+use crate::web::extract::Json;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -83,7 +83,7 @@ pub async fn reveal(State(state): State<AppState>, Path(id): Path<String>, meta:
     };
     db::audit::record(&mut tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
     tx.commit().await?;
-    Ok((NO_STORE, Json(serde_json::json!({ "payload": crypto::b64url(&payload) }))).into_response())
+    Ok((NO_STORE, axum::Json(serde_json::json!({ "payload": crypto::b64url(&payload) }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -133,5 +133,6 @@ pub async fn enrol(
     tx.commit().await?;
     let session_token = session::start(&state.db, account.id, &state.config, now).await?;
     let cookie = session::set_cookie(&session_token, state.is_https(), state.config.session_absolute_secs)?;
-    Ok((NO_STORE, [(header::SET_COOKIE, cookie)], Json(serde_json::json!({ "redirect": "/upload" }))).into_response())
+    Ok((NO_STORE, [(header::SET_COOKIE, cookie)], axum::Json(serde_json::json!({ "redirect": "/upload" })))
+        .into_response())
 }

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod extract;
 pub mod guard;
 pub mod headers;
 pub mod health;

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use crate::web::extract::{ApiPath, Json};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -139,7 +139,7 @@ pub async fn sign_upload(
         .with_detail(serde_json::json!({ "upload_id": upload_id, "size": size }));
     db::audit::record(&mut tx, &ctx, event, now).await?;
     tx.commit().await?;
-    Ok(Json(serde_json::json!({
+    Ok(axum::Json(serde_json::json!({
         "upload_id": upload_id,
         "key": key.as_str(),
         "method": "PUT",
@@ -154,13 +154,13 @@ pub async fn complete_upload(
     State(state): State<AppState>,
     session: AuthSession,
     meta: ClientMeta,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
     // SECURITY: only the teammate who signed an upload can complete it.
     let upload = db::uploads::find_owned(&state.db, id, session.account_id).await?.ok_or(AppError::NotFound)?;
     if upload.status == "completed" {
-        return Ok(Json(serde_json::json!({
+        return Ok(axum::Json(serde_json::json!({
             "key": upload.object_key, "size": upload.size, "etag": upload.etag, "status": "completed"
         }))
         .into_response());
@@ -196,7 +196,7 @@ pub async fn complete_upload(
         .with_detail(serde_json::json!({ "upload_id": id, "size": facts.size, "etag": facts.etag }));
     db::audit::record(&mut tx, &ctx, event, now).await?;
     tx.commit().await?;
-    Ok(Json(serde_json::json!({
+    Ok(axum::Json(serde_json::json!({
         "key": upload.object_key, "size": facts.size, "etag": facts.etag, "status": "completed"
     }))
     .into_response())

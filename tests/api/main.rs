@@ -12,4 +12,5 @@ mod journey;
 mod links;
 mod policy;
 mod presign;
+mod routes;
 mod runbook;

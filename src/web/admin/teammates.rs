@@ -1,8 +1,8 @@
 //! `/admin/teammates`: the list, and "Add teammate".
 
+use crate::web::extract::Form;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
