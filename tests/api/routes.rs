@@ -46,7 +46,7 @@ fn routes_in_source() -> BTreeSet<(String, String, Group)> {
     let mut out = BTreeSet::new();
     let mut group = None;
     let mut rest = source.as_str();
-    while let Some(pos) = rest.find(|c: char| c == 'l' || c == '.') {
+    while let Some(pos) = rest.find(['l', '.']) {
         rest = &rest[pos..];
         if let Some(after) = rest.strip_prefix("let ") {
             let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
