@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use tokio::net::TcpListener;
 
 use crate::auth::password::Hasher;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, RateLimiter};
 use crate::aws::AwsClients;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -48,6 +48,7 @@ impl App {
         };
         let db = db::connect(&config.database_path()).await?;
         let aws = AwsClients::build(&config, overrides.credentials).await?;
+        let link_rate = config.link_rate_per_minute;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -55,6 +56,7 @@ impl App {
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             hasher: Arc::new(Hasher::default()),
             throttle: Arc::new(LoginThrottle::default()),
+            link_limiter: Arc::new(RateLimiter::new(link_rate, 60)),
             public_url: Arc::new(public_url),
         };
         let setup_link = issue_setup_link_if_needed(&state).await?;

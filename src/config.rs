@@ -61,6 +61,47 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Audit events older than this many days are pruned (None: kept forever).
     pub audit_retention_days: Option<u64>,
+    /// Requests per minute per client address to the one-time link and setup endpoints.
+    pub link_rate_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (empty: none).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address range like `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a.parse::<std::net::IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (raw.parse().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let bits = |a: [u8; 16], b: [u8; 16], n: u32| {
+            let (a, b) = (u128::from_be_bytes(a), u128::from_be_bytes(b));
+            n == 0 || (a ^ b) >> (128 - n) == 0
+        };
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => {
+                let n = u32::from(self.prefix);
+                let (a, b) = (u32::from(net), u32::from(ip));
+                n == 0 || (a ^ b) >> (32 - n) == 0
+            }
+            (V6(net), V6(ip)) => bits(net.octets(), ip.octets(), u32::from(self.prefix)),
+            (V6(net), V4(ip)) => bits(net.octets(), ip.to_ipv6_mapped().octets(), u32::from(self.prefix)),
+            (V4(_), V6(ip)) => ip.to_ipv4_mapped().is_some_and(|v4| self.contains(v4.into())),
+        }
+    }
 }
 
 /// Largest object a single PUT may create (S3's limit: 5 GiB).
@@ -146,6 +187,22 @@ impl Config {
             days => Some(days),
         };
 
+        let link_rate_per_minute = number("EGX_LINK_RATE_PER_MINUTE", 30, 1, 100_000)? as u32;
+
+        let trusted_proxies = match get("EGX_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    IpNet::parse(p).ok_or_else(|| {
+                        problem("EGX_TRUSTED_PROXIES", format!("{p:?} is not an address or range like 10.0.0.0/8"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
         let log_format = match get("EGX_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -172,6 +229,8 @@ impl Config {
             key_verify_timeout_secs,
             log_format,
             audit_retention_days,
+            trusted_proxies,
+            link_rate_per_minute,
         })
     }
 
@@ -244,6 +303,22 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "EGX_PRESIGN_TTL_SECONDS");
+    }
+
+    #[test]
+    fn address_ranges_match_what_they_cover() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(IpNet::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
+        assert!(!IpNet::parse("127.0.0.1").unwrap().contains("127.0.0.2".parse().unwrap()));
+        assert!(IpNet::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("nonsense").is_none());
+        let err = config(&[("EGX_BUCKET", "b-1"), ("EGX_REGION", "us-east-1"), ("EGX_TRUSTED_PROXIES", "10.0.0.1, x")])
+            .unwrap_err();
+        assert_eq!(err.variable, "EGX_TRUSTED_PROXIES");
     }
 
     #[test]

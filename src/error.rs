@@ -91,7 +91,11 @@ impl AppError {
             Self::LinkUnavailable => "This link is not available. It may have been used already, \
                  expired or been revoked. Ask the portal owner for a new one."
                 .into(),
-            Self::PayloadTooLarge => "The request is too large.".into(),
+            Self::PayloadTooLarge => format!(
+                "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, \
+                 not through the portal.",
+                crate::web::MAX_BODY_BYTES / 1024
+            ),
             Self::Upstream(m, _) => m.clone(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged; try again.".into(),
         }

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use sqlx::SqlitePool;
 
 use crate::auth::password::Hasher;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, RateLimiter};
 use crate::aws::AwsClients;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<Hasher>,
     pub throttle: Arc<LoginThrottle>,
+    /// Requests per client address to the public link and setup endpoints.
+    pub link_limiter: Arc<RateLimiter>,
     /// The origin people reach the portal at (links and CSRF checks use it).
     pub public_url: Arc<url::Url>,
 }

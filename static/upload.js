@@ -19,18 +19,18 @@
   let bytesDone = 0;
   let filesDone = 0;
   let filesFailed = 0;
-  const startedAt = Date.now();
+  let startedAt = null;
 
   const human = (n) => {
-    const units = ["B", "KB", "MB", "GB", "TB"];
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-    return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(1)} ${units[i]}`;
   };
 
   const updateTotals = () => {
     const all = queue.length;
-    const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+    const seconds = startedAt ? Math.max((Date.now() - startedAt) / 1000, 0.001) : 1;
     const speed = bytesDone / seconds;
     totals.textContent = `${filesDone} of ${all} files uploaded` +
       (filesFailed ? `, ${filesFailed} failed` : "") +
@@ -94,7 +94,7 @@
     xhr.onerror = () => {
       bytesDone -= last;
       reject(new Error("The browser could not send the file to S3. Usually the bucket's CORS settings do not allow " +
-        "this portal: ask the portal owner to run `egx-portal doctor`. Also check your connection."));
+        "this portal: ask the portal owner to run \"egx-portal doctor\". Also check your connection."));
     };
     xhr.send(item.file);
   });
@@ -113,6 +113,7 @@
   };
 
   const uploadOne = async (item) => {
+    if (startedAt === null) startedAt = Date.now();
     setState(item, "signing", "Preparing");
     const signed = await api("/api/uploads", {
       prefix: item.prefix, folder: item.folder, relative_path: item.path, size: item.file.size,
@@ -124,6 +125,34 @@
     const done = await api(`/api/uploads/${signed.upload_id}/complete`);
     item.row.bar.value = 1;
     setState(item, "done", `Uploaded to ${done.key} (${human(done.size)})`);
+    addToHistory(done.key, human(done.size));
+  };
+
+  // The history table below the uploader, kept current without a reload.
+  const addToHistory = (key, size) => {
+    let body = document.querySelector("#history tbody");
+    if (!body) {
+      const empty = document.getElementById("no-uploads");
+      const table = document.createElement("table");
+      table.id = "history";
+      table.innerHTML = "<thead><tr><th>Key</th><th>Size</th><th>When</th></tr></thead><tbody></tbody>";
+      if (empty) empty.replaceWith(table);
+      body = table.querySelector("tbody");
+    }
+    const row = document.createElement("tr");
+    const cells = [key, size, "just now"].map((text, i) => {
+      const td = document.createElement("td");
+      if (i === 0) {
+        const code = document.createElement("code");
+        code.textContent = text;
+        td.append(code);
+      } else {
+        td.textContent = text;
+      }
+      return td;
+    });
+    row.append(...cells);
+    body.prepend(row);
   };
 
   const pump = () => {
@@ -134,7 +163,13 @@
       active++;
       uploadOne(next)
         .then(() => { next.status = "done"; filesDone++; })
-        .catch((e) => { next.status = "failed"; filesFailed++; setState(next, "error", e.message); })
+        .catch((e) => {
+          next.status = "failed";
+          filesFailed++;
+          bytesTotal -= next.file.size;
+          next.row.bar.value = 0;
+          setState(next, "error", e.message);
+        })
         .finally(() => { active--; updateTotals(); pump(); });
     }
   };

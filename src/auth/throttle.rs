@@ -69,3 +69,46 @@ mod tests {
         assert!(!t.is_locked(&keys, 1000 + WINDOW_SECS));
     }
 }
+
+/// A fixed-window request limit per key (e.g. per client address).
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window_secs: i64,
+    hits: Mutex<HashMap<String, (u32, Timestamp)>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, window_secs: i64) -> Self {
+        Self { limit, window_secs, hits: Mutex::new(HashMap::new()) }
+    }
+
+    /// Counts a request; false when `key` is over its limit in this window.
+    pub fn allow(&self, key: &str, now: Timestamp) -> bool {
+        let Ok(mut map) = self.hits.lock() else { return false };
+        if map.len() > MAX_ENTRIES {
+            let window = self.window_secs;
+            map.retain(|_, (_, since)| now - *since < window);
+        }
+        let entry = map.entry(key.to_owned()).or_insert((0, now));
+        if now - entry.1 >= self.window_secs {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        entry.0 <= self.limit
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+
+    #[test]
+    fn requests_over_the_limit_wait_for_the_next_window() {
+        let limiter = RateLimiter::new(3, 60);
+        assert!((0..3).all(|_| limiter.allow("ip:1", 100)));
+        assert!(!limiter.allow("ip:1", 159));
+        assert!(limiter.allow("ip:2", 159), "other addresses are not affected");
+        assert!(limiter.allow("ip:1", 160));
+    }
+}

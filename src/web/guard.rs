@@ -98,18 +98,27 @@ async fn check_csrf(req: Request, session: &AuthSession) -> Result<Request, AppE
 
 // SECURITY: a state-changing request from another site is refused, whatever its target.
 pub async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if is_write(req.method()) {
-        let headers = req.headers();
-        let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let cross_site = matches!(fetch_site, Some(site) if site != "same-origin" && site != "none");
-        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let foreign_origin = matches!(origin, Some(o) if o != state.origin());
-        if cross_site || foreign_origin {
-            tracing::info!(?fetch_site, ?origin, "cross-site write refused");
-            return refuse(req.uri().path(), AppError::CsrfRejected);
-        }
+    if is_write(req.method()) && !is_same_origin(req.headers(), &state.origin()) {
+        tracing::info!("cross-site write refused");
+        return refuse(req.uri().path(), AppError::CsrfRejected);
     }
     next.run(req).await
+}
+
+/// Browsers send `Sec-Fetch-Site` (a header pages cannot forge): when it is
+/// there, it decides. Otherwise a present `Origin` must be ours. (Under
+/// `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on same-origin
+/// form posts, which is why `Sec-Fetch-Site` is asked first.) Requests with
+/// neither header do not come from a browser and cannot ride on its cookies
+/// across sites; the session's CSRF token still guards them.
+fn is_same_origin(headers: &axum::http::HeaderMap, ours: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin == ours,
+        None => true,
+    }
 }
 
 /// The session if the request has a valid one (pages that work either way).
@@ -122,4 +131,14 @@ impl FromRequestParts<AppState> for MaybeSession {
         let s = session::load(&state.db, &parts.headers, &state.config, state.is_https(), state.now()).await?;
         Ok(Self(s))
     }
+}
+
+// SECURITY: the public one-time link and setup endpoints are rate limited per client address.
+pub async fn rate_limit_links(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = super::meta::client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
+    let key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    if !state.link_limiter.allow(&key, state.now()) {
+        return refuse(req.uri().path(), AppError::RateLimited);
+    }
+    next.run(req).await
 }

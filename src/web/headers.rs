@@ -4,11 +4,10 @@
 //! also get `Cache-Control: no-store` (see [`NO_STORE`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use crate::error::AppError;
 use crate::state::AppState;
 
 /// Headers for responses that show a secret, a link or personal data.
@@ -45,22 +44,6 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if state.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-    }
-    res
-}
-
-/// Turns the body limit's bare 413 into our error page / JSON.
-pub async fn friendly_413(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/l/");
-    let res = next.run(req).await;
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let err = AppError::BadRequest(format!(
-            "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, not through the portal.",
-            super::MAX_BODY_BYTES / 1024
-        ));
-        let mut out = if api { crate::error::ApiError(err).into_response() } else { err.into_response() };
-        *out.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        return out;
     }
     res
 }

@@ -1,13 +1,15 @@
 //! Request metadata: the span every request is logged in, and the
 //! client address / user agent recorded in audit rows.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Request, header};
+use axum::http::{HeaderMap, Request, header};
 
+use crate::config::IpNet;
 use crate::db::audit::AuditContext;
+use crate::state::AppState;
 
 /// The tracing span for a request: method, path (never the query, which
 /// may carry a token) and request id.
@@ -37,12 +39,33 @@ impl ClientMeta {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+/// The client's address: the direct peer, unless the peer is a configured
+/// trusted proxy, in which case the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. Anyone can write
+/// that header, so it is believed only from proxies the owner named.
+pub fn client_ip(extensions: &axum::http::Extensions, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // SECURITY: X-Forwarded-For is read only when the peer is a trusted proxy.
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    Some(forwarded.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer))
+}
+
+impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // The direct peer. Proxies' X-Forwarded-For is not trusted here.
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(&parts.extensions, &parts.headers, &state.config.trusted_proxies).map(|ip| ip.to_string());
         let user_agent =
             parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
         Ok(Self { ip, user_agent })

@@ -1,7 +1,8 @@
 //! THE routing table. Read it as security code: every route sits in exactly
 //! one group, and each group's guard is applied once with `route_layer`.
 //!
-//! * public: health, static assets, login, first-run setup, one-time links;
+//! * public: health, static assets, login;
+//! * links: first-run setup and one-time links (public, rate limited per address);
 //! * teammate: the upload page and its API (a teammate's own data only);
 //! * owner: everything under `/admin`.
 //!
@@ -25,7 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -45,11 +46,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve))
-        .route("/login", get(login::login_form).post(login::login))
+        .route("/login", get(login::login_form).post(login::login));
+
+    // SECURITY: public token-bearing endpoints, rate limited per client address.
+    let links = Router::new()
         .route("/setup/{token}", get(setup::setup_form).post(setup::create_owner))
         .route("/l/{id}", get(links::link_page))
         .route("/l/{id}/reveal", post(links::reveal))
-        .route("/l/{id}/enrol", post(links::enrol));
+        .route("/l/{id}/enrol", post(links::enrol))
+        .route_layer(from_fn_with_state(state.clone(), guard::rate_limit_links));
 
     // SECURITY: routes for anyone signed in; a session and a CSRF token on writes.
     let signed_in = Router::new()
@@ -74,6 +79,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(public)
+        .merge(links)
         .merge(signed_in)
         .merge(teammate)
         .merge(owner)
@@ -82,7 +88,6 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(from_fn(headers::friendly_413))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
         .layer(TraceLayer::new_for_http().make_span_with(meta::request_span))

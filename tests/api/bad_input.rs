@@ -131,6 +131,8 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
     assert_eq!(add(Some("forged-token"), None, None).await, 403, "wrong token");
     assert_eq!(add(Some(&csrf), Some("http://evil.example"), None).await, 403, "foreign origin");
     assert_eq!(add(Some(&csrf), None, Some("cross-site")).await, 403, "cross-site fetch");
+    assert_eq!(add(Some(&csrf), Some("null"), Some("cross-site")).await, 403, "opaque origin, cross-site");
+    assert_eq!(add(Some(&csrf), Some("null"), None).await, 403, "opaque origin without fetch metadata");
     assert_eq!(app.count("SELECT COUNT(*) FROM teammates").await, 0);
 
     // A JSON API call needs the header token.

@@ -65,7 +65,14 @@ async fn a_used_link_cannot_be_revealed_twice_and_its_ciphertext_is_gone() {
 
 #[tokio::test]
 async fn fifty_concurrent_reveals_have_exactly_one_winner() {
-    let (app, link) = app_with_link().await;
+    // The per-address rate limit would answer some of these from 127.0.0.1 with 429: lift it here.
+    let app = TestApp::spawn_with(Spawn {
+        env: vec![("EGX_LINK_RATE_PER_MINUTE", "1000".into())],
+        ..Spawn::on(Backend::Moto)
+    })
+    .await;
+    app.create_owner().await;
+    let link = app.add_teammate_link(&unique("lina")).await;
     let (id, _) = split_link(&link);
     let url = app.url(&format!("/l/{id}/reveal"));
 
@@ -187,4 +194,29 @@ async fn enrolment_needs_the_token_from_the_revealed_payload_and_works_once() {
         app.count("SELECT COUNT(*) FROM accounts WHERE role = 'teammate' AND password_hash IS NOT NULL").await,
         1
     );
+}
+
+#[tokio::test]
+async fn link_endpoints_are_rate_limited_per_client_address() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let guesser = app.new_client();
+    let mut statuses = Vec::new();
+    for i in 0..31 {
+        let res = guesser.post(app.url(&format!("/l/{}{:04}/reveal", "B".repeat(18), i))).send().await.unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    // 30 per minute from one address; the owner's setup request was the first.
+    assert!(statuses[..29].iter().all(|s| *s == 410), "{statuses:?}");
+    assert!(statuses[29..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The real link is still intact: rate limiting consumed nothing.
+    let (revealed_at,): (Option<i64>,) = sqlx::query_as("SELECT revealed_at FROM secret_links WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(revealed_at, None);
+    // A minute later the address may try again.
+    app.clock.advance(60);
+    assert!(app.reveal(&app.new_client(), &link).await.is_ok());
 }

@@ -51,7 +51,7 @@ fn routes_in_source() -> BTreeSet<(String, String, Group)> {
         if let Some(after) = rest.strip_prefix("let ") {
             let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
             group = match name.as_str() {
-                "public" => Some(Group::Public),
+                "public" | "links" => Some(Group::Public),
                 "signed_in" => Some(Group::SignedIn),
                 "teammate" => Some(Group::Teammate),
                 "owner" => Some(Group::Owner),
