@@ -102,19 +102,53 @@ pub fn unique(prefix: &str) -> String {
 
 static LOGGING: Once = Once::new();
 
+/// Everything every app in this test binary logged (scanned for secrets).
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// A log writer that keeps every line, and echoes it when `TEST_LOG` is set.
+#[derive(Clone, Copy)]
+struct Capture {
+    echo: bool,
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED.lock().unwrap().extend_from_slice(buf);
+        if self.echo {
+            print!("{}", String::from_utf8_lossy(buf));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+/// Logs are always captured, at a more talkative level than production's
+/// (`info`), so a secret that would reach any log line is caught.
 fn init_logging() {
     LOGGING.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            tracing_subscriber_init();
-        }
+        let echo = std::env::var("TEST_LOG").is_ok();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,egx_portal=trace,tower_http=debug"))
+            .with_ansi(false)
+            .with_writer(Capture { echo })
+            .try_init();
     });
 }
 
-fn tracing_subscriber_init() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info,egx_portal=debug"))
-        .with_test_writer()
-        .try_init();
+/// A copy of everything logged so far.
+pub fn captured_logs() -> Vec<u8> {
+    CAPTURED.lock().unwrap().clone()
 }
 
 pub const OWNER: &str = "owner";
@@ -348,6 +382,32 @@ impl TestApp {
     pub async fn count(&self, sql: &'static str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.state.db).await.unwrap();
         n
+    }
+}
+
+impl TestApp {
+    /// Stops the app, then checks its SQLite file, its WAL and every log line
+    /// captured so far for each needle (a secret it handled).
+    pub async fn stop_and_scan(self, needles: &[&str]) {
+        let path = self.state.config.database_path();
+        let keep = tempfile::tempdir().unwrap();
+        // Copy before stopping: the app's data folder goes away with it.
+        let copy = keep.path().join("copy.sqlite");
+        let wal_copy = keep.path().join("copy.sqlite-wal");
+        std::fs::copy(&path, &copy).unwrap();
+        let _ = std::fs::copy(path.with_extension("sqlite-wal"), &wal_copy);
+        self.stop().await.unwrap();
+        let data = std::fs::read(&copy).unwrap();
+        let wal = std::fs::read(&wal_copy).unwrap_or_default();
+        let logs = captured_logs();
+        assert!(!logs.is_empty(), "logs were captured");
+        for (i, needle) in needles.iter().enumerate() {
+            assert!(needle.len() >= 8, "needle {i} is long enough to mean something");
+            for (name, bytes) in [("database", &data), ("WAL", &wal), ("logs", &logs)] {
+                let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+                assert!(!found, "secret #{i} was found in the {name}");
+            }
+        }
     }
 }
 

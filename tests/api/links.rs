@@ -140,33 +140,6 @@ async fn the_database_holds_only_ciphertext_and_digests() {
     app.stop_and_scan(&[&secret, &key, &enrol]).await;
 }
 
-impl TestApp {
-    /// Stops the app and checks the SQLite file and its WAL for each needle.
-    pub async fn stop_and_scan(self, needles: &[&str]) {
-        let dir = self.state.config.data_dir.clone();
-        let path = self.state.config.database_path();
-        let keep = tempfile::tempdir().unwrap();
-        // Copy before stopping: the app's data folder goes away with it.
-        let copy = keep.path().join("copy.sqlite");
-        std::fs::copy(&path, &copy).unwrap();
-        let wal_copy = keep.path().join("copy.sqlite-wal");
-        let _ = std::fs::copy(path.with_extension("sqlite-wal"), &wal_copy);
-        self.stop().await.unwrap();
-        let path = copy;
-        let data = std::fs::read(&path).unwrap();
-        let wal = std::fs::read(&wal_copy).unwrap_or_default();
-        for needle in needles {
-            for (name, bytes) in [("database", &data), ("WAL", &wal)] {
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-                    "a secret was found in the {name} under {}",
-                    dir.display()
-                );
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn enrolment_needs_the_token_from_the_revealed_payload_and_works_once() {
     let (app, link) = app_with_link().await;

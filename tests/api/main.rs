@@ -14,3 +14,4 @@ mod policy;
 mod presign;
 mod routes;
 mod runbook;
+mod secrets;
