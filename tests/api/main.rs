@@ -12,6 +12,7 @@ mod journey;
 mod links;
 mod policy;
 mod presign;
+mod properties;
 mod routes;
 mod runbook;
 mod secrets;
