@@ -129,6 +129,9 @@ egx_build_venv() {
     local dir="$EGX_TOOLS/$name" log="$EGX_LOGS/pip-$name.log" t0=$EPOCHREALTIME
     local stamp_text
     stamp_text="$("$py" -c 'import sys; print(sys.version.split()[0])') $*"
+    # Paths inside .tools are written relative, so a stamp stays valid when
+    # .tools is reached through another path (a symlink, a moved checkout).
+    stamp_text=${stamp_text//"$EGX_TOOLS"/.tools}
     if [[ -f $dir/.egx-stamp && $(<"$dir/.egx-stamp") == "$stamp_text" ]]; then
         return 0   # someone built it while we waited for the lock
     fi
@@ -152,6 +155,7 @@ egx_venv_current() {
     local stamp="$EGX_TOOLS/$name/.egx-stamp" want
     [[ -f $stamp ]] || return 1
     want="$("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) $*"
+    want=${want//"$EGX_TOOLS"/.tools}
     [[ $(<"$stamp") == "$want" ]]
 }
 

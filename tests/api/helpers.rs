@@ -163,6 +163,7 @@ pub struct TestApp {
     pub bucket: String,
     pub emulator: Emulator,
     pub client: reqwest::Client,
+    vars: Vec<(&'static str, String)>,
     _data: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -193,7 +194,7 @@ impl TestApp {
         let emulator = opts.backend.emulator();
         let data = tempfile::tempdir().unwrap();
         let bucket = unique("egx-t");
-        let mut vars: Vec<(&str, String)> = vec![
+        let mut vars: Vec<(&'static str, String)> = vec![
             ("EGX_BUCKET", bucket.clone()),
             ("EGX_REGION", "us-east-1".into()),
             ("EGX_LISTEN", "127.0.0.1:0".into()),
@@ -203,25 +204,8 @@ impl TestApp {
             ("EGX_KEY_VERIFY_SECONDS", "5".into()),
         ];
         vars.extend(opts.env);
-        let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .expect("test configuration is valid");
         let clock = ManualClock::starting_now();
-        let app = App::build(
-            config,
-            Overrides { credentials: Some(emulator.credentials()), clock: Some(Arc::new(clock.clone())) },
-        )
-        .await
-        .expect("the app builds");
-        let base = format!("http://{}", app.local_addr().unwrap());
-        let state = app.state().clone();
-        let setup_link = app.setup_link().map(str::to_owned);
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(
-            async move {
-                let _ = rx.await;
-            },
-            Duration::from_secs(5),
-        ));
+        let (base, state, setup_link, tx, server) = start(&vars, &emulator, &clock).await;
         if opts.create_bucket {
             create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
         }
@@ -233,10 +217,33 @@ impl TestApp {
             bucket,
             emulator,
             client: new_client(),
+            vars,
             _data: data,
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// Stops the portal and starts it again on the same address, database
+    /// and bucket (a restart, as after an upgrade). Clients keep their cookies.
+    pub async fn restart(mut self) -> Self {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.unwrap().unwrap();
+        }
+        let mut vars = std::mem::take(&mut self.vars);
+        let address = self.base.trim_start_matches("http://").to_owned();
+        vars.push(("EGX_LISTEN", address));
+        let (base, state, setup_link, tx, server) = start(&vars, &self.emulator, &self.clock).await;
+        assert_eq!(base, self.base, "the same address");
+        self.state = state;
+        self.setup_link = setup_link;
+        self.vars = vars;
+        self.shutdown = Some(tx);
+        self.server = Some(server);
+        self
     }
 
     /// Stops the server (graceful shutdown) and waits for it.
@@ -417,6 +424,31 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+type Started = (String, AppState, Option<String>, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+/// Builds and starts the app exactly as `main` does.
+async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &ManualClock) -> Started {
+    let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .expect("test configuration is valid");
+    let app = App::build(
+        config,
+        Overrides { credentials: Some(emulator.credentials()), clock: Some(Arc::new(clock.clone())) },
+    )
+    .await
+    .expect("the app builds");
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let state = app.state().clone();
+    let setup_link = app.setup_link().map(str::to_owned);
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (base, state, setup_link, tx, server)
 }
 
 fn new_client() -> reqwest::Client {

@@ -16,3 +16,4 @@ mod properties;
 mod routes;
 mod runbook;
 mod secrets;
+mod sessions;
