@@ -49,6 +49,8 @@ impl App {
         let db = db::connect(&config.database_path()).await?;
         let aws = AwsClients::build(&config, overrides.credentials).await?;
         let link_rate = config.link_rate_per_minute;
+        let master_key = crate::crypto::MasterKey::load_or_create(&config.master_key_file)
+            .context("EGX_MASTER_KEY_FILE: the master key could not be read or created")?;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -58,6 +60,7 @@ impl App {
             throttle: Arc::new(LoginThrottle::default()),
             link_limiter: Arc::new(RateLimiter::new(link_rate, 60)),
             public_url: Arc::new(public_url),
+            master_key: Arc::new(master_key),
         };
         let setup_link = issue_setup_link_if_needed(&state).await?;
         Ok(Self { listener, state, setup_link })

@@ -63,6 +63,8 @@ pub struct Config {
     pub audit_retention_days: Option<u64>,
     /// Requests per minute per client address to the one-time link and setup endpoints.
     pub link_rate_per_minute: u32,
+    /// File holding the server's master key (created on first start).
+    pub master_key_file: PathBuf,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: none).
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -187,6 +189,9 @@ impl Config {
             days => Some(days),
         };
 
+        let master_key_file =
+            get("EGX_MASTER_KEY_FILE").map(PathBuf::from).unwrap_or_else(|| data_dir.join("master.key"));
+
         let link_rate_per_minute = number("EGX_LINK_RATE_PER_MINUTE", 30, 1, 100_000)? as u32;
 
         let trusted_proxies = match get("EGX_TRUSTED_PROXIES") {
@@ -231,6 +236,7 @@ impl Config {
             audit_retention_days,
             trusted_proxies,
             link_rate_per_minute,
+            master_key_file,
         })
     }
 

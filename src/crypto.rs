@@ -132,6 +132,75 @@ pub fn open_link_payload(link_id: &str, stored: &[u8], fragment_key: &str) -> an
         .map_err(|_| anyhow::anyhow!("payload does not open with this key"))
 }
 
+/// The server's own key, for the few secrets it must be able to read back
+/// (the owner's TOTP secret). Kept in a file outside the database, so a copy
+/// of the database alone reveals nothing.
+pub struct MasterKey([u8; 32]);
+
+impl Drop for MasterKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    /// Reads the key file, creating it (32 random bytes, mode 0600) if absent.
+    pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    anyhow::anyhow!("{} must hold exactly 32 bytes (it has {})", path.display(), bytes.len())
+                })?;
+                Ok(Self(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = random_bytes::<32>()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(path).with_context(|| format!("creating key file {}", path.display()))?;
+                std::io::Write::write_all(&mut file, &key).with_context(|| format!("writing {}", path.display()))?;
+                Ok(Self(key))
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading key file {}", path.display()))),
+        }
+    }
+
+    /// nonce || AES-256-GCM(plaintext), bound to `context`.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let nonce = random_bytes::<12>()?;
+        let cipher = Aes256Gcm::new_from_slice(&self.0).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .map_err(|_| anyhow::anyhow!("AES-GCM encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(&self, context: &str, stored: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if stored.len() < 28 {
+            anyhow::bail!("sealed value too short");
+        }
+        let (nonce, ct) = stored.split_at(12);
+        let cipher = Aes256Gcm::new_from_slice(&self.0).map_err(|_| anyhow::anyhow!("bad AES key length"))?;
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .map_err(|_| anyhow::anyhow!("sealed value does not open with the master key (was the key file replaced?)"))
+    }
+}
+
 /// Base64url without padding, for values sent to the browser.
 pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -162,6 +231,31 @@ mod tests {
     fn the_stored_payload_does_not_contain_the_plaintext() {
         let sealed = seal_link_payload("id", b"SECRETSECRETSECRET").unwrap();
         assert!(!sealed.stored.windows(6).any(|w| w == b"SECRET"));
+    }
+
+    #[test]
+    fn the_master_key_is_created_once_and_opens_what_it_sealed() {
+        let dir = tempfile_dir();
+        let path = dir.join("master.key");
+        let key = MasterKey::load_or_create(&path).unwrap();
+        let sealed = key.seal("totp:1", b"shared secret").unwrap();
+        let again = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(again.open("totp:1", &sealed).unwrap(), b"shared secret");
+        assert!(again.open("totp:2", &sealed).is_err(), "bound to its context");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::write(&path, b"short").unwrap();
+        assert!(MasterKey::load_or_create(&path).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("egx-crypto-{}", new_public_id().unwrap()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Requests per client address to the public link and setup endpoints.
     pub link_limiter: Arc<RateLimiter>,
+    /// The server's key for secrets it must read back (TOTP secrets).
+    pub master_key: Arc<crate::crypto::MasterKey>,
     /// The origin people reach the portal at (links and CSRF checks use it).
     pub public_url: Arc<url::Url>,
 }

@@ -4,5 +4,6 @@ pub mod owner;
 pub mod password;
 pub mod session;
 pub mod throttle;
+pub mod totp;
 
 pub use session::{AuthSession, Role};

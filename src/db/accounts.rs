@@ -31,6 +31,15 @@ pub async fn find_by_username<'e>(db: impl SqliteExecutor<'e>, username: &str) -
     .await
 }
 
+pub async fn find_by_id<'e>(db: impl SqliteExecutor<'e>, id: i64) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as::<_, Account>(
+        "SELECT id, username, role, password_hash, teammate_id, disabled_at, created_at FROM accounts WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn find_by_teammate<'e>(db: impl SqliteExecutor<'e>, teammate_id: i64) -> sqlx::Result<Option<Account>> {
     sqlx::query_as::<_, Account>(
         "SELECT id, username, role, password_hash, teammate_id, disabled_at, created_at \

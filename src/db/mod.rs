@@ -13,6 +13,7 @@ pub mod secret_links;
 pub mod sessions;
 pub mod setup_tokens;
 pub mod teammates;
+pub mod two_factor;
 pub mod uploads;
 
 use std::path::Path;

@@ -28,6 +28,9 @@ pub enum AuditAction {
     UploadCompleted,
     UploadFailed,
     AuditPruned,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodeUsed,
 }
 
 impl AuditAction {
@@ -55,6 +58,9 @@ impl AuditAction {
         Self::UploadCompleted,
         Self::UploadFailed,
         Self::AuditPruned,
+        Self::TotpEnabled,
+        Self::TotpDisabled,
+        Self::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,9 @@ impl AuditAction {
             Self::UploadCompleted => "upload.completed",
             Self::UploadFailed => "upload.failed",
             Self::AuditPruned => "audit.pruned",
+            Self::TotpEnabled => "two_factor.enabled",
+            Self::TotpDisabled => "two_factor.disabled",
+            Self::RecoveryCodeUsed => "two_factor.recovery_code_used",
         }
     }
 

@@ -46,7 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve))
-        .route("/login", get(login::login_form).post(login::login));
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/login/2fa", get(login::second_factor_form).post(login::second_factor));
 
     // SECURITY: public token-bearing endpoints, rate limited per client address.
     let links = Router::new()
@@ -75,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/uploads", get(admin::uploads::uploads_page))
         .route("/admin/audit", get(admin::audit::audit_page))
         .route("/admin/audit/export", get(admin::audit::export_audit))
+        .route("/admin/security", get(admin::security::security_page))
+        .route("/admin/security/totp/start", post(admin::security::start_totp))
+        .route("/admin/security/totp/confirm", post(admin::security::confirm_totp))
+        .route("/admin/security/totp/disable", post(admin::security::disable_totp))
         .route_layer(from_fn_with_state(state.clone(), guard::require_owner));
 
     Router::new()

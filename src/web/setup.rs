@@ -76,5 +76,5 @@ pub async fn create_owner(
     };
     let token = session::start(&state.db, account_id, &state.config, state.now()).await?;
     let cookie = session::set_cookie(&token, state.is_https(), state.config.session_absolute_secs)?;
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin/teammates")).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin/security?welcome=1")).into_response())
 }

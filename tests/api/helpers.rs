@@ -285,7 +285,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(res.status(), 303, "owner setup redirects");
-        assert_eq!(location(&res), "/admin/teammates");
+        assert_eq!(location(&res), "/admin/security?welcome=1", "two-factor is offered first");
     }
 
     pub async fn login(&self, client: &reqwest::Client, user: &str, password: &str) -> reqwest::Response {

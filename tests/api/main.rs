@@ -17,3 +17,4 @@ mod routes;
 mod runbook;
 mod secrets;
 mod sessions;
+mod two_factor;

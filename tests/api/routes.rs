@@ -22,6 +22,8 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("GET", "/static/{file}", Group::Public),
     ("GET", "/login", Group::Public),
     ("POST", "/login", Group::Public),
+    ("GET", "/login/2fa", Group::Public),
+    ("POST", "/login/2fa", Group::Public),
     ("GET", "/setup/{token}", Group::Public),
     ("POST", "/setup/{token}", Group::Public),
     ("GET", "/l/{id}", Group::Public),
@@ -37,6 +39,10 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("GET", "/admin/uploads", Group::Owner),
     ("GET", "/admin/audit", Group::Owner),
     ("GET", "/admin/audit/export", Group::Owner),
+    ("GET", "/admin/security", Group::Owner),
+    ("POST", "/admin/security/totp/start", Group::Owner),
+    ("POST", "/admin/security/totp/confirm", Group::Owner),
+    ("POST", "/admin/security/totp/disable", Group::Owner),
 ];
 
 /// (method, path, group) for every `.route(..)` in src/web/mod.rs, the

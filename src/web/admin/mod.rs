@@ -1,5 +1,6 @@
 //! Owner-only pages (the routing table guards the whole `/admin` group).
 
 pub mod audit;
+pub mod security;
 pub mod teammates;
 pub mod uploads;
