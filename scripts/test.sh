@@ -4,7 +4,8 @@
 #   scripts/test.sh [ARGS...]      ARGS go to `cargo test --locked --all-targets`
 #
 # Installs what is missing (apt: chromium jq curl ca-certificates pkg-config;
-# .tools/moto and .tools/localstack venvs; tests/browser node_modules), starts
+# .tools/moto and .tools/localstack venvs; tests/browser node_modules), checks
+# that static/dist/ is a byte-for-byte rebuild of static/src/ (build-assets.sh), starts
 # three emulators on free 127.0.0.1 ports, exports where they are, runs the
 # tests and stops every emulator on exit (also on failure or Ctrl-C).
 #
@@ -43,6 +44,10 @@ ensure_moto
 ensure_localstack
 if [[ -f tests/browser/package.json ]]; then
     ensure_node_deps tests/browser
+fi
+# The committed upload bundle must be exactly what its sources build to.
+if [[ -z ${EGX_TEST_CMD:-} ]]; then
+    "$SCRIPT_DIR/build-assets.sh" --check
 fi
 if [[ -z ${EGX_TEST_CMD:-} ]] && ! command -v cargo >/dev/null 2>&1; then
     egx_die "cargo not found: install Rust (https://rustup.rs) or put cargo on PATH"

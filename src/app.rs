@@ -9,8 +9,6 @@ use anyhow::Context as _;
 use aws_credential_types::Credentials;
 use tokio::net::TcpListener;
 
-use crate::auth::password::Hasher;
-use crate::auth::throttle::{LoginThrottle, RateLimiter};
 use crate::aws::AwsClients;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -48,20 +46,8 @@ impl App {
         };
         let db = db::connect(&config.database_path()).await?;
         let aws = AwsClients::build(&config, overrides.credentials).await?;
-        let link_rate = config.link_rate_per_minute;
-        let master_key = crate::crypto::MasterKey::load_or_create(&config.master_key_file)
-            .context("EGX_MASTER_KEY_FILE: the master key could not be read or created")?;
-        let state = AppState {
-            db,
-            config: Arc::new(config),
-            aws,
-            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            hasher: Arc::new(Hasher::default()),
-            throttle: Arc::new(LoginThrottle::default()),
-            link_limiter: Arc::new(RateLimiter::new(link_rate, 60)),
-            public_url: Arc::new(public_url),
-            master_key: Arc::new(master_key),
-        };
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let state = AppState::assemble(config, db, aws, clock, public_url)?;
         let setup_link = issue_setup_link_if_needed(&state).await?;
         Ok(Self { listener, state, setup_link })
     }
@@ -87,7 +73,7 @@ impl App {
         drain: Duration,
     ) -> anyhow::Result<()> {
         let router = crate::web::router(self.state.clone());
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let _housekeeping = AbortOnDrop(tokio::spawn(housekeeping(self.state.clone())));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -95,6 +81,9 @@ impl App {
                 let _ = tx.send(());
             });
         let serving = tokio::spawn(async move { serve.await });
+        // Stale multipart uploads are aborted hourly (C13); the task ends with the server.
+        let sweeper = tokio::spawn(crate::uploads::run_sweeper(self.state.clone(), Duration::from_secs(3600)));
+        let _sweeper = AbortOnDrop(sweeper);
         tokio::pin!(serving);
         tokio::select! {
             result = &mut serving => return result.context("server task")?.context("serving"),
@@ -108,7 +97,6 @@ impl App {
                 serving.abort();
             }
         }
-        housekeeping.abort();
         self.state.db.close().await;
         Ok(())
     }
@@ -128,6 +116,15 @@ async fn housekeeping(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "audit retention failed"),
             }
         }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::domain::BucketName;
+use crate::domain::multipart::MIN_PART_BYTES;
 
 /// A configuration problem, phrased for the person running the portal.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,12 @@ pub struct Config {
     pub presign_ttl_secs: u64,
     /// Largest file a teammate may upload.
     pub max_file_bytes: u64,
+    /// Files larger than this go up in parts (multipart); smaller ones in one PUT.
+    pub multipart_threshold_bytes: u64,
+    /// The preferred part size; grown per file so no upload needs more than 10,000 parts.
+    pub part_size_bytes: u64,
+    /// Unfinished multipart uploads idle for this long are aborted by the sweeper (C13).
+    pub stale_upload_hours: u64,
     /// Session idle and absolute lifetimes.
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
@@ -108,6 +115,9 @@ impl IpNet {
 
 /// Largest object a single PUT may create (S3's limit: 5 GiB).
 pub const SINGLE_PUT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Largest object S3 stores (5 TiB), so the largest file the portal can accept.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -179,7 +189,12 @@ impl Config {
         let link_ttl_hours = number("EGX_LINK_TTL_HOURS", 72, 1, 24 * 30)?;
         let setup_ttl_minutes = number("EGX_SETUP_TTL_MINUTES", 60, 1, 60)?;
         let presign_ttl_secs = number("EGX_PRESIGN_TTL_SECONDS", 900, 30, 3600)?;
-        let max_file_bytes = number("EGX_MAX_FILE_BYTES", SINGLE_PUT_LIMIT, 1, SINGLE_PUT_LIMIT)?;
+        let max_file_bytes = number("EGX_MAX_FILE_BYTES", MAX_OBJECT_BYTES, 1, MAX_OBJECT_BYTES)?;
+        // Never a single PUT above 5 GiB (C14); parts never below 5 MiB (C12).
+        let multipart_threshold_bytes =
+            number("EGX_MULTIPART_THRESHOLD_BYTES", 100 * 1024 * 1024, MIN_PART_BYTES, SINGLE_PUT_LIMIT)?;
+        let part_size_bytes = number("EGX_PART_SIZE_BYTES", 16 * 1024 * 1024, MIN_PART_BYTES, SINGLE_PUT_LIMIT)?;
+        let stale_upload_hours = number("EGX_STALE_UPLOAD_HOURS", 24, 1, 24 * 30)?;
         let session_idle_minutes = number("EGX_SESSION_IDLE_MINUTES", 60, 1, 24 * 60)?;
         let session_absolute_hours = number("EGX_SESSION_ABSOLUTE_HOURS", 12, 1, 24 * 7)?;
         let key_verify_timeout_secs = number("EGX_KEY_VERIFY_SECONDS", 30, 0, 300)?;
@@ -229,6 +244,9 @@ impl Config {
             setup_ttl_secs: (setup_ttl_minutes * 60) as i64,
             presign_ttl_secs,
             max_file_bytes,
+            multipart_threshold_bytes,
+            part_size_bytes,
+            stale_upload_hours,
             session_idle_secs: (session_idle_minutes * 60) as i64,
             session_absolute_secs: (session_absolute_hours * 3600) as i64,
             key_verify_timeout_secs,
@@ -325,6 +343,25 @@ mod tests {
         let err = config(&[("EGX_BUCKET", "b-1"), ("EGX_REGION", "us-east-1"), ("EGX_TRUSTED_PROXIES", "10.0.0.1, x")])
             .unwrap_err();
         assert_eq!(err.variable, "EGX_TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn a_part_size_below_5_mib_is_refused() {
+        let err =
+            config(&[("EGX_BUCKET", "data-bucket"), ("EGX_REGION", "us-east-1"), ("EGX_PART_SIZE_BYTES", "5000000")])
+                .unwrap_err();
+        assert_eq!(err.variable, "EGX_PART_SIZE_BYTES");
+    }
+
+    #[test]
+    fn a_multipart_threshold_above_5_gib_is_refused() {
+        let err = config(&[
+            ("EGX_BUCKET", "data-bucket"),
+            ("EGX_REGION", "us-east-1"),
+            ("EGX_MULTIPART_THRESHOLD_BYTES", &(SINGLE_PUT_LIMIT + 1).to_string()),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "EGX_MULTIPART_THRESHOLD_BYTES");
     }
 
     #[test]

@@ -31,6 +31,14 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Check that the bucket is ready for browser uploads (region, CORS,
+    /// lifecycle, checksums); with --fix, show and then apply the missing settings.
+    Doctor {
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Abort teammates' multipart uploads idle for EGX_STALE_UPLOAD_HOURS (one sweep; `serve` runs it hourly).
+    SweepUploads,
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
@@ -169,6 +177,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let pool = db::connect(&config.database_path()).await?;
             pool.close().await;
             println!("database is up to date: {}", config.database_path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { fix } => {
+            let mut out = std::io::stdout().lock();
+            let ok = egx_portal::doctor::cli(&config, fix, &mut out).await?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::SweepUploads => {
+            // No listener: this runs beside a serving portal.
+            let state = egx_portal::state::AppState::offline(config).await?;
+            let aborted = egx_portal::uploads::sweep_stale(&state, state.now()).await?;
+            println!("aborted {aborted} stale multipart upload(s)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Owner { command: OwnerCommand::Create { username } } => {

@@ -28,6 +28,42 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state without a listener, for CLI commands that run beside a
+    /// serving portal (database, AWS clients, system clock).
+    pub async fn offline(config: Config) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&config.database_path()).await?;
+        let aws = AwsClients::build(&config, None).await?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => url::Url::parse(&format!("http://{}", config.listen))?,
+        };
+        Self::assemble(config, db, aws, Arc::new(crate::clock::SystemClock), public_url)
+    }
+
+    /// Puts the state together from its parts (the one place that does).
+    pub fn assemble(
+        config: Config,
+        db: SqlitePool,
+        aws: AwsClients,
+        clock: Arc<dyn Clock>,
+        public_url: url::Url,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let master_key = crate::crypto::MasterKey::load_or_create(&config.master_key_file)
+            .context("EGX_MASTER_KEY_FILE: the master key could not be read or created")?;
+        Ok(Self {
+            db,
+            link_limiter: Arc::new(RateLimiter::new(config.link_rate_per_minute, 60)),
+            config: Arc::new(config),
+            aws,
+            clock,
+            hasher: Arc::new(Hasher::default()),
+            throttle: Arc::new(LoginThrottle::default()),
+            master_key: Arc::new(master_key),
+            public_url: Arc::new(public_url),
+        })
+    }
+
     pub fn now(&self) -> crate::clock::Timestamp {
         self.clock.now()
     }

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod multipart;
 pub mod secret_links;
 pub mod sessions;
 pub mod setup_tokens;

@@ -25,16 +25,19 @@ pub async fn insert_signed<'e>(
     object_key: &str,
     declared_size: i64,
     content_type: &str,
+    replace_existing: bool,
     now: Timestamp,
 ) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO uploads (account_id, object_key, declared_size, content_type, status, created_at) \
-         VALUES (?, ?, ?, ?, 'signed', ?) RETURNING id",
+        "INSERT INTO uploads (account_id, object_key, declared_size, content_type, replace_existing, status, \
+                              created_at) \
+         VALUES (?, ?, ?, ?, ?, 'signed', ?) RETURNING id",
     )
     .bind(account_id)
     .bind(object_key)
     .bind(declared_size)
     .bind(content_type)
+    .bind(replace_existing)
     .bind(now)
     .fetch_one(db)
     .await?;
@@ -90,6 +93,29 @@ pub async fn list_recent<'e>(
          ORDER BY u.id DESC LIMIT ?2",
     )
     .bind(account_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Confirmed uploads for the owner's page, newest first, optionally of one
+/// teammate (by username) and/or under a key prefix.
+pub async fn list_filtered<'e>(
+    db: impl SqliteExecutor<'e>,
+    username: Option<&str>,
+    key_prefix: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as::<_, Upload>(
+        "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
+                u.size, u.etag, u.created_at, u.completed_at \
+         FROM uploads u JOIN accounts a ON a.id = u.account_id \
+         WHERE u.status = 'completed' AND (?1 IS NULL OR a.username = ?1) \
+           AND (?2 IS NULL OR substr(u.object_key, 1, length(?2)) = ?2) \
+         ORDER BY u.id DESC LIMIT ?3",
+    )
+    .bind(username)
+    .bind(key_prefix)
     .bind(limit)
     .fetch_all(db)
     .await

@@ -5,9 +5,11 @@
 mod audit;
 mod bucket;
 mod iam_user;
+pub mod multipart;
 mod object_key;
 
 pub use audit::{AuditAction, Outcome};
 pub use bucket::BucketName;
 pub use iam_user::IamUserName;
+pub use multipart::{PartPlan, PartPlanError};
 pub use object_key::{ObjectKey, ObjectKeyError, Prefix};

@@ -1,4 +1,6 @@
-//! Static assets, embedded in the binary at build time.
+//! Static assets, embedded in the binary at build time. The upload page's
+//! bundle (Uppy) is built by scripts/build-assets.sh into static/dist/,
+//! which is committed, so building the binary needs no npm.
 
 use axum::extract::Path;
 use axum::http::header;
@@ -9,7 +11,8 @@ use crate::error::AppError;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("../../static/app.css")),
     ("reveal.js", "text/javascript; charset=utf-8", include_str!("../../static/reveal.js")),
-    ("upload.js", "text/javascript; charset=utf-8", include_str!("../../static/upload.js")),
+    ("upload.js", "text/javascript; charset=utf-8", include_str!("../../static/dist/upload.js")),
+    ("upload.css", "text/css; charset=utf-8", include_str!("../../static/dist/upload.css")),
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../static/admin.js")),
 ];
 

@@ -18,6 +18,7 @@ pub mod health;
 pub mod links;
 pub mod login;
 pub mod meta;
+pub mod multipart;
 pub mod setup;
 pub mod uploads;
 
@@ -28,7 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -39,6 +40,9 @@ use crate::state::AppState;
 /// Largest request body any route accepts (forms and small JSON only: file
 /// bytes never pass through the portal).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The body limit of a multipart completion: 10,000 parts with their ETags.
+pub const MAX_COMPLETE_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let public = Router::new()
@@ -67,6 +71,16 @@ pub fn router(state: AppState) -> Router {
         .route("/upload", get(uploads::upload_page))
         .route("/api/uploads", post(uploads::sign_upload))
         .route("/api/uploads/{id}/complete", post(uploads::complete_upload))
+        .route("/api/multipart", post(multipart::create))
+        .route("/api/multipart/resumable", post(multipart::resumable))
+        .route("/api/multipart/{id}", delete(multipart::abort))
+        .route("/api/multipart/{id}/parts", get(multipart::list_parts))
+        .route("/api/multipart/{id}/parts/{number}", post(multipart::sign_part))
+        // A list of up to 10,000 parts is larger than the default body limit.
+        .route(
+            "/api/multipart/{id}/complete",
+            post(multipart::complete).layer(DefaultBodyLimit::max(MAX_COMPLETE_BODY_BYTES)),
+        )
         .route_layer(from_fn_with_state(state.clone(), guard::require_teammate));
 
     // SECURITY: every owner route requires the owner's session and a CSRF token on writes.
@@ -80,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/security/totp/start", post(admin::security::start_totp))
         .route("/admin/security/totp/confirm", post(admin::security::confirm_totp))
         .route("/admin/security/totp/disable", post(admin::security::disable_totp))
+        .route("/admin/doctor", get(admin::doctor::doctor_page).post(admin::doctor::apply_fixes))
         .route_layer(from_fn_with_state(state.clone(), guard::require_owner));
 
     Router::new()

@@ -1,7 +1,9 @@
-//! The teammate's upload page and its API. The server signs a URL only
-//! after validating the key (allowed prefix, normalised, ≤ 1024 bytes) and
-//! the size; the browser then PUTs the file straight to S3 and reports back,
+//! The teammate's upload page and its single-PUT API. The server signs a URL
+//! only after validating the key (allowed prefix, normalised, ≤ 1024 bytes),
+//! the size and that nothing exists there (unless the teammate asked to
+//! replace); the browser then PUTs the file straight to S3 and reports back,
 //! and the server confirms the object with HeadObject before recording it.
+//! Large files go through [`super::multipart`].
 
 use std::time::Duration;
 
@@ -10,7 +12,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::Nav;
 use super::meta::ClientMeta;
@@ -18,9 +19,10 @@ use crate::auth::AuthSession;
 use crate::aws::s3;
 use crate::db;
 use crate::db::audit::Event;
-use crate::domain::{AuditAction, ObjectKey, Prefix};
+use crate::domain::{AuditAction, Prefix};
 use crate::error::{ApiResult, AppError, AppResult};
 use crate::state::AppState;
+use crate::uploads::{self, Destination};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "upload.html")]
@@ -30,6 +32,8 @@ pub struct UploadPage {
     prefixes: Vec<&'static str>,
     max_file_bytes: u64,
     max_file_human: String,
+    multipart_threshold_bytes: u64,
+    part_size_bytes: u64,
     uploads: Vec<UploadRow>,
 }
 
@@ -67,76 +71,48 @@ pub async fn upload_page(State(state): State<AppState>, session: AuthSession) ->
         prefixes: Prefix::ALL.iter().map(|p| p.as_str()).collect(),
         max_file_bytes: state.config.max_file_bytes,
         max_file_human: human_size(i64::try_from(state.config.max_file_bytes).unwrap_or(i64::MAX)),
+        multipart_threshold_bytes: state.config.multipart_threshold_bytes,
+        part_size_bytes: state.config.part_size_bytes,
         uploads,
     };
     Ok(page.into_response())
 }
 
-#[derive(Deserialize)]
-pub struct SignRequest {
-    prefix: String,
-    #[serde(default)]
-    folder: String,
-    relative_path: String,
-    size: u64,
-}
-
-/// Target text for the audit log: bounded, whatever was sent.
-fn bounded(s: &str) -> String {
-    s.chars().take(1100).collect()
-}
-
+/// Signs a single PUT (files up to the multipart threshold).
 pub async fn sign_upload(
     State(state): State<AppState>,
     session: AuthSession,
     meta: ClientMeta,
-    Json(req): Json<SignRequest>,
+    Json(dest): Json<Destination>,
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
-    let now = state.now();
-    let attempted = bounded(&format!("{}/{}/{}", req.prefix, req.folder, req.relative_path));
-    let refuse = |reason: String| async {
-        let event = Event::failure(AuditAction::UploadRefused, attempted.as_str())
-            .with_detail(serde_json::json!({ "reason": reason }));
-        db::audit::record_alone(&state.db, &ctx, event, now).await?;
-        Ok::<AppError, AppError>(AppError::BadRequest(reason))
-    };
-
-    let key = match ObjectKey::build(&req.prefix, &req.folder, &req.relative_path) {
-        Ok(k) => k,
-        Err(e) => {
-            return Err(refuse(format!("This file name cannot be uploaded: {e}.")).await?.into());
-        }
-    };
-    if req.size > state.config.max_file_bytes {
-        let limit = human_size(i64::try_from(state.config.max_file_bytes).unwrap_or(i64::MAX));
-        return Err(refuse(format!("This file is larger than the portal's limit of {limit}.")).await?.into());
-    }
-    // No silent overwrite: an existing object is never replaced from here.
-    let existing = s3::head(&state.aws.s3, &state.config.bucket, key.as_str())
-        .await
-        .map_err(|e| AppError::Upstream("S3 could not be reached to check the file name; try again.".into(), e))?;
-    if existing.is_some() {
-        let event = Event::failure(AuditAction::UploadRefused, key.as_str())
-            .with_detail(serde_json::json!({ "reason": "exists" }));
-        db::audit::record_alone(&state.db, &ctx, event, now).await?;
-        return Err(AppError::Conflict(format!(
-            "{key} already exists in the bucket; rename the file or choose another folder."
-        ))
-        .into());
-    }
-
+    let checked = uploads::check_destination(&state, &ctx, &dest, false).await?;
+    let key = &checked.key;
     let content_type = s3::content_type_for(key.file_name());
     let ttl = Duration::from_secs(state.config.presign_ttl_secs);
-    let presigned = s3::presign_put(&state.aws.s3, &state.config.bucket, &key, content_type, req.size, ttl)
-        .await
-        .map_err(AppError::Internal)?;
-    let size = i64::try_from(req.size).map_err(|e| AppError::Internal(e.into()))?;
+    // SECURITY: unless the teammate asked to replace, S3 itself refuses to overwrite (If-None-Match: *).
+    let refuse_existing = !dest.replace;
+    let presigned =
+        s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, refuse_existing, ttl)
+            .await
+            .map_err(AppError::Internal)?;
+    let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
-    let upload_id =
-        db::uploads::insert_signed(&mut *tx, session.account_id, key.as_str(), size, content_type, now).await?;
+    let upload_id = db::uploads::insert_signed(
+        &mut *tx,
+        session.account_id,
+        key.as_str(),
+        checked.size,
+        content_type,
+        dest.replace,
+        now,
+    )
+    .await?;
+    if checked.replaces {
+        uploads::record_replace(&mut tx, &ctx, key.as_str(), upload_id, now).await?;
+    }
     let event = Event::success(AuditAction::UploadSigned, key.as_str())
-        .with_detail(serde_json::json!({ "upload_id": upload_id, "size": size }));
+        .with_detail(serde_json::json!({ "upload_id": upload_id, "size": checked.size, "replace": dest.replace }));
     db::audit::record(&mut tx, &ctx, event, now).await?;
     tx.commit().await?;
     Ok(axum::Json(serde_json::json!({
@@ -150,6 +126,7 @@ pub async fn sign_upload(
     .into_response())
 }
 
+/// Confirms a single PUT with HeadObject and records it.
 pub async fn complete_upload(
     State(state): State<AppState>,
     session: AuthSession,
@@ -170,34 +147,10 @@ pub async fn complete_upload(
             AppError::Conflict("This upload was already marked as failed; upload the file again.".into()).into()
         );
     }
-    let facts = s3::head(&state.aws.s3, &state.config.bucket, &upload.object_key)
-        .await
-        .map_err(|e| AppError::Upstream("S3 could not be reached to confirm the upload; try again.".into(), e))?;
-    let now = state.now();
-    let problem = match &facts {
-        None => Some("S3 has no object at this key: the upload did not arrive".to_owned()),
-        Some(f) if f.size != upload.declared_size => {
-            Some(format!("S3 holds {} bytes, not the {} that were announced", f.size, upload.declared_size))
-        }
-        Some(_) => None,
-    };
-    let mut tx = db::begin_immediate(&state.db).await?;
-    if let Some(problem) = problem {
-        db::uploads::mark_failed(&mut *tx, id).await?;
-        let event = Event::failure(AuditAction::UploadFailed, upload.object_key.as_str())
-            .with_detail(serde_json::json!({ "upload_id": id, "reason": problem }));
-        db::audit::record(&mut tx, &ctx, event, now).await?;
-        tx.commit().await?;
-        return Err(AppError::Conflict(format!("{problem}. Upload the file again.")).into());
+    // SECURITY: a multipart upload is completed only through its own endpoint (parts checked).
+    if db::multipart::find_owned(&state.db, id, session.account_id).await?.is_some() {
+        return Err(AppError::NotFound.into());
     }
-    let facts = facts.ok_or_else(|| AppError::Internal(anyhow::anyhow!("facts vanished")))?;
-    db::uploads::mark_completed(&mut *tx, id, facts.size, &facts.etag, now).await?;
-    let event = Event::success(AuditAction::UploadCompleted, upload.object_key.as_str())
-        .with_detail(serde_json::json!({ "upload_id": id, "size": facts.size, "etag": facts.etag }));
-    db::audit::record(&mut tx, &ctx, event, now).await?;
-    tx.commit().await?;
-    Ok(axum::Json(serde_json::json!({
-        "key": upload.object_key, "size": facts.size, "etag": facts.etag, "status": "completed"
-    }))
-    .into_response())
+    let done = uploads::confirm(&state, &ctx, id, &upload.object_key, upload.declared_size, false).await?;
+    Ok(axum::Json(done).into_response())
 }

@@ -7,9 +7,11 @@
 mod audit;
 mod bad_input;
 mod browser;
+mod doctor;
 mod helpers;
 mod journey;
 mod links;
+mod multipart;
 mod policy;
 mod presign;
 mod properties;

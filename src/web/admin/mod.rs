@@ -1,6 +1,7 @@
 //! Owner-only pages (the routing table guards the whole `/admin` group).
 
 pub mod audit;
+pub mod doctor;
 pub mod security;
 pub mod teammates;
 pub mod uploads;

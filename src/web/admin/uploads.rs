@@ -1,9 +1,11 @@
-//! `/admin/uploads`: everyone's confirmed uploads, newest first.
+//! `/admin/uploads`: everyone's confirmed uploads, newest first, filterable
+//! by teammate (`?who=`) and key prefix (`?key=`).
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use crate::auth::AuthSession;
 use crate::clock::format_utc;
@@ -26,19 +28,40 @@ pub struct UploadView {
 pub struct UploadsPage {
     nav: Nav,
     uploads: Vec<UploadView>,
+    who: String,
+    key: String,
 }
 
-pub async fn uploads_page(State(state): State<AppState>, session: AuthSession) -> AppResult<Response> {
-    let uploads = db::uploads::list_recent(&state.db, None, 500)
-        .await?
-        .into_iter()
-        .map(|u| UploadView {
-            who: u.username,
-            key: u.object_key,
-            size: human_size(u.size.unwrap_or(u.declared_size)),
-            etag: u.etag.unwrap_or_default(),
-            when: format_utc(u.completed_at.unwrap_or(u.created_at)),
-        })
-        .collect();
-    Ok(UploadsPage { nav: Nav::of(&session), uploads }.into_response())
+#[derive(Deserialize, Default)]
+pub struct UploadsQuery {
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    key: String,
+}
+
+pub async fn uploads_page(
+    State(state): State<AppState>,
+    session: AuthSession,
+    Query(query): Query<UploadsQuery>,
+) -> AppResult<Response> {
+    let who = query.who.trim().chars().take(64).collect::<String>();
+    let key = query.key.trim().chars().take(1024).collect::<String>();
+    let uploads = db::uploads::list_filtered(
+        &state.db,
+        Some(who.as_str()).filter(|w| !w.is_empty()),
+        Some(key.as_str()).filter(|k| !k.is_empty()),
+        500,
+    )
+    .await?
+    .into_iter()
+    .map(|u| UploadView {
+        who: u.username,
+        key: u.object_key,
+        size: human_size(u.size.unwrap_or(u.declared_size)),
+        etag: u.etag.unwrap_or_default(),
+        when: format_utc(u.completed_at.unwrap_or(u.created_at)),
+    })
+    .collect();
+    Ok(UploadsPage { nav: Nav::of(&session), uploads, who, key }.into_response())
 }

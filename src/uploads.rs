@@ -1,0 +1,323 @@
+//! The upload workflows the web API and the sweeper share: checking where a
+//! file may go, starting, completing and aborting multipart uploads, and
+//! aborting stale ones (C13).
+//!
+//! Invariants:
+//! * every S3 call about an upload is made with a row read by
+//!   `(upload id, teammate's account)` — never with an id or UploadId from
+//!   the browser alone;
+//! * every state change is written with its audit row in one transaction,
+//!   after the S3 call it records succeeded;
+//! * an existing object is never replaced unless the teammate asked to, and
+//!   then S3's `If-None-Match: *` is left off on purpose (and audited).
+
+use crate::aws::s3::{self, MultipartError, Part};
+use crate::clock::Timestamp;
+use crate::db;
+use crate::db::audit::{AuditContext, Event};
+use crate::db::multipart::Multipart;
+use crate::domain::{AuditAction, ObjectKey};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::uploads::human_size;
+
+/// Where a teammate asked to put a file.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Destination {
+    pub prefix: String,
+    #[serde(default)]
+    pub folder: String,
+    pub relative_path: String,
+    pub size: u64,
+    /// The teammate explicitly chose to replace an existing object.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// A destination that passed every check.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub key: ObjectKey,
+    pub size: i64,
+    /// An object exists at the key now (only possible with `replace`).
+    pub replaces: bool,
+}
+
+/// Target text for the audit log: bounded, whatever was sent.
+fn bounded(s: &str) -> String {
+    s.chars().take(1100).collect()
+}
+
+/// Checks a destination: a valid normalised key under an allowed prefix, a
+/// size within the limits, and no existing object unless `replace`.
+/// Every refusal is audited.
+pub async fn check_destination(
+    state: &AppState,
+    ctx: &AuditContext,
+    dest: &Destination,
+    multipart: bool,
+) -> Result<Checked, AppError> {
+    let now = state.now();
+    let attempted = bounded(&format!("{}/{}/{}", dest.prefix, dest.folder, dest.relative_path));
+    let refuse = |reason: String, target: String| async move {
+        let event = Event::failure(AuditAction::UploadRefused, target.as_str())
+            .with_detail(serde_json::json!({ "reason": reason }));
+        db::audit::record_alone(&state.db, ctx, event, now).await?;
+        Ok::<AppError, AppError>(AppError::BadRequest(reason))
+    };
+    // SECURITY: only keys under the allowed prefixes, normalised and validated, are ever signed.
+    let key = match ObjectKey::build(&dest.prefix, &dest.folder, &dest.relative_path) {
+        Ok(k) => k,
+        Err(e) => return Err(refuse(format!("This file name cannot be uploaded: {e}."), attempted).await?),
+    };
+    let config = &state.config;
+    if dest.size > config.max_file_bytes {
+        let limit = human_size(i64::try_from(config.max_file_bytes).unwrap_or(i64::MAX));
+        return Err(refuse(format!("This file is larger than the portal's limit of {limit}."), attempted).await?);
+    }
+    // Never a single PUT above the threshold (which is at most 5 GiB, C14).
+    if !multipart && dest.size > config.multipart_threshold_bytes {
+        return Err(refuse(
+            "Files this large are uploaded in parts; reload the page and try again.".into(),
+            key.as_str().to_owned(),
+        )
+        .await?);
+    }
+    let size = i64::try_from(dest.size).map_err(|e| AppError::Internal(e.into()))?;
+    let existing = s3::head(&state.aws.s3, &config.bucket, key.as_str())
+        .await
+        .map_err(|e| AppError::Upstream("S3 could not be reached to check the file name; try again.".into(), e))?;
+    // SECURITY: no silent overwrite: an existing object is replaced only on the teammate's explicit request.
+    if existing.is_some() && !dest.replace {
+        let event = Event::failure(AuditAction::UploadRefused, key.as_str())
+            .with_detail(serde_json::json!({ "reason": "exists" }));
+        db::audit::record_alone(&state.db, ctx, event, now).await?;
+        return Err(AppError::Conflict(format!(
+            "{key} already exists in the bucket. Choose “Replace” to overwrite it, or rename the file."
+        )));
+    }
+    Ok(Checked { key, size, replaces: existing.is_some() })
+}
+
+/// Records the teammate's explicit choice to replace an existing object.
+pub async fn record_replace(
+    db: &mut sqlx::SqliteConnection,
+    ctx: &AuditContext,
+    key: &str,
+    upload_id: i64,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    let event = Event::success(AuditAction::UploadReplaceRequested, key)
+        .with_detail(serde_json::json!({ "upload_id": upload_id }));
+    db::audit::record(db, ctx, event, now).await
+}
+
+/// Where a multipart upload stands after a create.
+pub struct Started {
+    pub upload_id: i64,
+    pub key: String,
+    pub part_size: u64,
+    pub part_count: u64,
+}
+
+/// Starts a multipart upload for a checked destination and records it.
+pub async fn start_multipart(
+    state: &AppState,
+    ctx: &AuditContext,
+    account_id: i64,
+    checked: &Checked,
+    replace: bool,
+) -> Result<Started, AppError> {
+    let size = u64::try_from(checked.size).map_err(|e| AppError::Internal(e.into()))?;
+    let plan = crate::domain::PartPlan::new(size, state.config.part_size_bytes)
+        .map_err(|e| AppError::BadRequest(format!("This file cannot be uploaded in parts: {e}.")))?;
+    let content_type = s3::content_type_for(checked.key.file_name());
+    let s3_upload_id = s3::create_multipart(&state.aws.s3, &state.config.bucket, &checked.key, content_type)
+        .await
+        .map_err(|e| AppError::Upstream("S3 could not start the upload; try again.".into(), e))?;
+    let now = state.now();
+    let key = checked.key.as_str();
+    let part_size = i64::try_from(plan.part_size).map_err(|e| AppError::Internal(e.into()))?;
+    let part_count = i64::try_from(plan.part_count).map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = db::begin_immediate(&state.db).await?;
+    let upload_id =
+        db::uploads::insert_signed(&mut *tx, account_id, key, checked.size, content_type, replace, now).await?;
+    db::multipart::insert(&mut *tx, upload_id, &s3_upload_id, part_size, part_count, now).await?;
+    if checked.replaces {
+        record_replace(&mut tx, ctx, key, upload_id, now).await?;
+    }
+    let event = Event::success(AuditAction::UploadMultipartCreated, key).with_detail(serde_json::json!({
+        "upload_id": upload_id, "size": checked.size, "part_size": part_size, "part_count": part_count
+    }));
+    db::audit::record(&mut tx, ctx, event, now).await?;
+    tx.commit().await?;
+    Ok(Started { upload_id, key: key.to_owned(), part_size: plan.part_size, part_count: plan.part_count })
+}
+
+/// Aborts an open multipart upload in S3 and records it (`reason` is audited).
+pub async fn abort(state: &AppState, ctx: &AuditContext, mp: &Multipart, reason: &str) -> Result<bool, AppError> {
+    s3::abort_multipart(&state.aws.s3, &state.config.bucket, &mp.object_key, &mp.s3_upload_id)
+        .await
+        .map_err(|e| AppError::Upstream("S3 could not abort the upload; try again.".into(), e.into()))?;
+    let now = state.now();
+    let mut tx = db::begin_immediate(&state.db).await?;
+    let changed = db::multipart::finish(&mut *tx, mp.upload_id, "aborted", now).await?;
+    if changed {
+        db::uploads::mark_failed(&mut *tx, mp.upload_id).await?;
+        let event = Event::success(AuditAction::UploadAborted, mp.object_key.as_str())
+            .with_detail(serde_json::json!({ "upload_id": mp.upload_id, "owner": mp.username, "reason": reason }));
+        db::audit::record(&mut tx, ctx, event, now).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// What a completed upload holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Completed {
+    pub key: String,
+    pub size: i64,
+    pub etag: String,
+    pub status: &'static str,
+}
+
+/// Completes a multipart upload with the parts the browser reports, checked
+/// against the plan; then confirms the object with HeadObject and records it.
+pub async fn complete(
+    state: &AppState,
+    ctx: &AuditContext,
+    mp: &Multipart,
+    mut parts: Vec<Part>,
+) -> Result<Completed, AppError> {
+    parts.sort_by_key(|p| p.part_number);
+    let expected: Vec<i32> = (1..=mp.part_count).filter_map(|n| i32::try_from(n).ok()).collect();
+    let got: Vec<i32> = parts.iter().map(|p| p.part_number).collect();
+    if got != expected || parts.iter().any(|p| p.etag.is_empty()) {
+        return Err(AppError::BadRequest(format!(
+            "The upload needs exactly parts 1 to {}, each with its ETag; retry the file.",
+            mp.part_count
+        )));
+    }
+    let refuse_existing = !mp.replace_existing;
+    let bucket = &state.config.bucket;
+    let result =
+        s3::complete_multipart(&state.aws.s3, bucket, &mp.object_key, &mp.s3_upload_id, &parts, refuse_existing).await;
+    let problem = match result {
+        Ok(()) => None,
+        Err(MultipartError::Exists) => Some((
+            "exists",
+            format!(
+                "{} appeared in the bucket while this file was uploading; it was not overwritten. \
+                     Choose “Replace” to overwrite it.",
+                mp.object_key
+            ),
+        )),
+        Err(MultipartError::NoSuchUpload) => Some((
+            "no_such_upload",
+            "S3 no longer knows this upload (it was aborted or expired). Upload the file again.".to_owned(),
+        )),
+        Err(MultipartError::BadParts(code)) => {
+            tracing::warn!(%code, upload_id = mp.upload_id, "S3 refused the parts");
+            Some(("bad_parts", format!("S3 refused the parts ({code}). Upload the file again.")))
+        }
+        Err(MultipartError::Other(e)) => {
+            return Err(AppError::Upstream("S3 could not complete the upload; try again.".into(), e));
+        }
+    };
+    if let Some((reason, message)) = problem {
+        // The parts are useless now: free them, then record the failure.
+        if reason != "no_such_upload" {
+            let _ = s3::abort_multipart(&state.aws.s3, bucket, &mp.object_key, &mp.s3_upload_id).await;
+        }
+        let now = state.now();
+        let mut tx = db::begin_immediate(&state.db).await?;
+        db::multipart::finish(&mut *tx, mp.upload_id, "aborted", now).await?;
+        db::uploads::mark_failed(&mut *tx, mp.upload_id).await?;
+        let event = Event::failure(AuditAction::UploadFailed, mp.object_key.as_str())
+            .with_detail(serde_json::json!({ "upload_id": mp.upload_id, "reason": reason }));
+        db::audit::record(&mut tx, ctx, event, now).await?;
+        tx.commit().await?;
+        return Err(AppError::Conflict(message));
+    }
+    confirm(state, ctx, mp.upload_id, &mp.object_key, mp.declared_size, true).await
+}
+
+/// Confirms the object with HeadObject (size, ETag) and records the upload
+/// as completed, or as failed when S3 holds something else.
+pub async fn confirm(
+    state: &AppState,
+    ctx: &AuditContext,
+    upload_id: i64,
+    key: &str,
+    declared_size: i64,
+    multipart: bool,
+) -> Result<Completed, AppError> {
+    let facts = s3::head(&state.aws.s3, &state.config.bucket, key)
+        .await
+        .map_err(|e| AppError::Upstream("S3 could not be reached to confirm the upload; try again.".into(), e))?;
+    let now = state.now();
+    let problem = match &facts {
+        None => Some("S3 has no object at this key: the upload did not arrive".to_owned()),
+        Some(f) if f.size != declared_size => {
+            Some(format!("S3 holds {} bytes, not the {} that were announced", f.size, declared_size))
+        }
+        Some(_) => None,
+    };
+    let mut tx = db::begin_immediate(&state.db).await?;
+    if multipart {
+        db::multipart::finish(&mut *tx, upload_id, if problem.is_some() { "aborted" } else { "completed" }, now)
+            .await?;
+    }
+    let facts = match (problem, facts) {
+        (None, Some(facts)) => facts,
+        (problem, _) => {
+            let problem = problem.unwrap_or_default();
+            db::uploads::mark_failed(&mut *tx, upload_id).await?;
+            let event = Event::failure(AuditAction::UploadFailed, key)
+                .with_detail(serde_json::json!({ "upload_id": upload_id, "reason": problem }));
+            db::audit::record(&mut tx, ctx, event, now).await?;
+            tx.commit().await?;
+            return Err(AppError::Conflict(format!("{problem}. Upload the file again.")));
+        }
+    };
+    db::uploads::mark_completed(&mut *tx, upload_id, facts.size, &facts.etag, now).await?;
+    let event = Event::success(AuditAction::UploadCompleted, key).with_detail(serde_json::json!({
+        "upload_id": upload_id, "size": facts.size, "etag": facts.etag, "multipart": multipart
+    }));
+    db::audit::record(&mut tx, ctx, event, now).await?;
+    tx.commit().await?;
+    Ok(Completed { key: key.to_owned(), size: facts.size, etag: facts.etag, status: "completed" })
+}
+
+/// Aborts every open multipart upload idle for longer than
+/// `EGX_STALE_UPLOAD_HOURS` at `now` (C13). Returns how many were aborted;
+/// one that fails is logged and left for the next sweep.
+pub async fn sweep_stale(state: &AppState, now: Timestamp) -> anyhow::Result<usize> {
+    let idle_since = now - i64::try_from(state.config.stale_upload_hours * 3600)?;
+    let stale = db::multipart::list_stale(&state.db, idle_since).await?;
+    let ctx = AuditContext::system("sweeper");
+    let mut aborted = 0;
+    for mp in &stale {
+        match abort(state, &ctx, mp, "stale").await {
+            Ok(true) => aborted += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(upload_id = mp.upload_id, error = %e, "could not abort a stale upload"),
+        }
+    }
+    if aborted > 0 {
+        tracing::info!(aborted, "aborted stale multipart uploads");
+    }
+    Ok(aborted)
+}
+
+/// Runs [`sweep_stale`] every `every` until the task is dropped.
+pub async fn run_sweeper(state: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sweep_stale(&state, state.now()).await {
+            tracing::warn!(error = format!("{e:#}"), "upload sweeper failed; will retry");
+        }
+    }
+}
