@@ -36,8 +36,8 @@ BENCH_WARMUP=${BENCH_WARMUP:-3}
 BENCH_TARGET=${CARGO_TARGET_DIR:-$EGX_ROOT/target}
 PORTAL_BIN=${BENCH_PORTAL_BIN:-$BENCH_TARGET/release/egx-portal}
 EXAMPLES_DIR="$BENCH_TARGET/release/examples"
-OWNER_PASSWORD=bench-owner-password-1
-TEAMMATE_PASSWORD=bench-teammate-password-1
+OWNER_PASSWORD=vivid-harbor-lantern-42
+TEAMMATE_PASSWORD=quiet-meadow-compass-17
 
 bench_init() {
     BENCH_NAME=$1
@@ -179,7 +179,10 @@ run_wrk() {
             "-d${BENCH_WARMUP}s" -s "$BENCH_WRK_DIR/$script" "$@" "$url" >/dev/null 2>&1 || true
     fi
     bench_load "$name"
-    printf '%s\n' "${cmd[*]}" >>"$RESULTS/commands.txt"
+    local vars=""
+    [[ -z ${WRK_METHOD:-} ]] || vars+="WRK_METHOD=$WRK_METHOD "
+    [[ -z ${WRK_PATH:-} ]] || vars+="WRK_PATH='$WRK_PATH' "
+    printf '%s%s\n' "$vars" "${cmd[*]}" >>"$RESULTS/commands.txt"
     local cpu0=0 cpu1=0
     [[ -z ${BENCH_CPU_PID:-} ]] || cpu0=$(cpu_ticks "$BENCH_CPU_PID")
     WRK_JSON="$RESULTS/$name.json" WRK_THREADS=$BENCH_THREADS "${cmd[@]}" >"$RESULTS/$name.txt" 2>&1 \

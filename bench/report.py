@@ -211,14 +211,21 @@ if f:
     def frow(label, a, b, target, unit, fmt=1):
         ok = a is not None and a <= target
         w(f"| {label} | {num(a, fmt)} {unit} | {num(b, fmt)} {unit} | ≤ {target} {unit} | {verdict(ok)} |")
-    frow("idle RSS", mib(f.get("portal_rss_idle_kib")), mib(f.get("companion_rss_idle_kib")), 20, "MiB")
-    frow("peak RSS under the signing load", mib(f.get("portal_rss_loaded_kib")), mib(f.get("companion_rss_loaded_kib")), 64, "MiB")
+    frow("RSS right after start-up", mib(f.get("portal_rss_start_kib")), None, 20, "MiB")
+    frow("idle RSS after sign-ins (glibc malloc defaults)", mib(f.get("portal_rss_idle_kib")), mib(f.get("companion_rss_idle_kib")), 20, "MiB")
+    frow("idle RSS after sign-ins, `MALLOC_MMAP_THRESHOLD_=131072`", mib(f.get("portal_tuned_rss_idle_kib")), None, 20, "MiB")
+    frow("peak RSS under the signing load (defaults)", mib(f.get("portal_rss_loaded_kib")), mib(f.get("companion_rss_loaded_kib")), 64, "MiB")
+    frow("peak RSS under the signing load (`MALLOC_MMAP_THRESHOLD_`)", mib(f.get("portal_tuned_rss_loaded_kib")), None, 64, "MiB")
     frow("start-up, exec → health answers (median)", sp and sp["median_ms"], sc and sc["median_ms"], 100, "ms")
     frow("release binary / install size", f.get("portal_binary_bytes", 0) / 2**20, f.get("companion_install_bytes", 0) / 2**20, 40, "MiB")
     w("")
     if sp and sc:
         w(f"Start-up over {sp['runs']} runs: portal p90 {sp['p90_ms']:.1f} ms (min {sp['min_ms']:.1f}, max {sp['max_ms']:.1f}); "
           f"Companion p90 {sc['p90_ms']:.1f} ms. Companion's size is its node_modules plus the node binary.")
+    w("")
+    w(f"Of the idle RSS, anonymous (private heap) memory: {num(mib(f.get('portal_rss_anon_idle_kib')), 1)} MiB with "
+      f"malloc defaults, {num(mib(f.get('portal_tuned_rss_anon_idle_kib')), 1)} MiB with the fixed mmap threshold; "
+      "the rest is the binary's own pages (file-backed, clean, shared with the page cache).")
     w("")
     section_meta("footprint")
 else:
@@ -278,6 +285,21 @@ if a:
     w(f"Export of the whole log as CSV ({a.get('export_csv_bytes', 0) / 2**20:,.0f} MiB), hyperfine median: "
       f"over HTTP {num(a.get('export_web_seconds'), 2)} s, CLI `egx-portal audit export` {num(a.get('export_cli_seconds'), 2)} s.")
     w("")
+    before_dir = BENCH / "results-before" / "audit"
+    if before_dir.exists():
+        b = json.loads((before_dir / "summary.json").read_text())
+        w("Before and after the audit query fix (see \"What was fixed\"), p50; before: `bench/results-before/audit/`, "
+          "the same benchmark on the binary with the fixed `(? IS NULL OR …)` statement:")
+        w("")
+        w("| | before | after |")
+        w("|---|---:|---:|")
+        for k, label in labels.items():
+            bp, ap = before_dir / f"{k}.json", RESULTS / "audit" / f"{k}.json"
+            if bp.exists() and ap.exists():
+                w(f"| {label} | {json.loads(bp.read_text())['p50_ms']:.2f} ms | {json.loads(ap.read_text())['p50_ms']:.2f} ms |")
+        w(f"| CSV export over HTTP | {num(b.get('export_web_seconds'), 1)} s | {num(a.get('export_web_seconds'), 1)} s |")
+        w(f"| CSV export, CLI | {num(b.get('export_cli_seconds'), 1)} s | {num(a.get('export_cli_seconds'), 1)} s |")
+        w("")
     section_meta("audit")
 else:
     w("Not run yet.\n")
