@@ -57,11 +57,15 @@ pub async fn login(
     let username: String = form.username.trim().chars().take(64).collect();
     let password = Secret::new(form.password);
     let keys = [meta.ip_key(), format!("user:{}", username.to_lowercase())];
-    if state.throttle.is_locked(&keys, now) {
+    // SECURITY: growing delays per client address and per username (brute force).
+    let wait = state.throttle.wait_secs(&keys, now);
+    if wait > 0 {
         let event = Event::failure(AuditAction::LoginFailed, username.as_str())
-            .with_detail(serde_json::json!({ "reason": "throttled" }));
+            .with_detail(serde_json::json!({ "reason": "throttled", "wait_secs": wait }));
         db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
-        return Err(AppError::RateLimited);
+        let error = format!("Too many failed sign-ins. Wait {} and try again.", crate::clock::format_wait(wait));
+        let page = LoginPage { nav: Nav::anonymous(), username, error: Some(error) };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.to_string())], page).into_response());
     }
     let account = db::accounts::find_by_username(&state.db, &username).await?;
     let stored = account.as_ref().filter(|a| a.disabled_at.is_none()).and_then(|a| a.password_hash.clone());
