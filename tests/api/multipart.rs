@@ -694,3 +694,35 @@ async fn the_owner_sees_everyones_uploads_and_can_filter_by_teammate_and_key() {
     assert_eq!(text_of(&page, "#history tbody tr td code"), "batch/a.csv");
     assert!(!has(&page, "#history tbody tr:nth-child(2)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_whose_browser_type_is_odd_or_empty_upload_with_the_type_the_portal_signed() {
+    // C03: the browser says application/vnd.ms-excel for a .csv, "" for a file with no
+    // extension, and something unrelated for a .bin; the signed Content-Type is the
+    // portal's choice and the page sends exactly that, as a raw body (no FormData).
+    let (app, alice, files) = browser_app().await;
+    let cases = [
+        ("export.csv", "application/vnd.ms-excel", "text/csv"),
+        ("README", "", "application/octet-stream"),
+        ("capture.bin", "image/png", "application/octet-stream"),
+    ];
+    let mut specs = Vec::new();
+    for (name, browser_type, _) in cases {
+        let path = files.path().join(name);
+        std::fs::write(&path, format!("bytes of {name}")).unwrap();
+        specs.push(serde_json::json!({"path": path, "name": name, "mimeType": browser_type}));
+    }
+
+    let steps = serde_json::json!([{"do": "login"}, {"do": "upload", "prefix": "batch", "folder": "odd types", "files": specs}]);
+    let result = browser(&app, &alice, steps).await;
+
+    let mut expected: Vec<String> = cases.iter().map(|(n, _, _)| format!("batch/odd types/{n}")).collect();
+    expected.sort();
+    assert_eq!(row_keys(&result, "done"), expected, "{result}");
+    for (name, _, signed_type) in cases {
+        let key = format!("batch/odd types/{name}");
+        let head = app.emulator.s3().head_object().bucket(&app.bucket).key(&key).send().await.unwrap();
+        assert_eq!(head.content_type(), Some(signed_type), "{key}");
+        assert_eq!(object_bytes(&app, &key).await, format!("bytes of {name}").into_bytes(), "{key}: the raw bytes");
+    }
+}

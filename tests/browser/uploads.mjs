@@ -8,12 +8,14 @@
 //     {"do": "login"}
 //     {"do": "upload", "prefix": "batch", "folder": "", "files": [paths], "input": "file"|"folder",
 //      "expect": "done"|"error", "count": N}          waits until N new rows are settled
+//                                 (a file may be {"path", "name", "mimeType"}: that type is what the page sees)
 //     {"do": "upload-and-reload", "prefix", "folder", "file", "hold_from_part": 3}
 //                                 holds parts >= hold_from_part, reloads once the earlier ones
 //                                 are stored, adds the same file again and waits for done
 //     {"do": "replace"}            clicks "Replace" on the (one) conflicting row, waits for done
 //     {"do": "reload"}
 // Output: the last stdout line is JSON {ok, rows, parts_put, console, csp, warning_visible, ...}.
+import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -111,7 +113,12 @@ for (const step of steps) {
     case "upload": {
       await destination(step.prefix, step.folder);
       const input = step.input === "folder" ? "#folder-input" : "#file-input";
-      await page.setInputFiles(input, step.files);
+      // A file given as {path, name, mimeType} reaches the page with exactly
+      // that browser-reported type (as a browser's OS mapping may give).
+      const files = Array.isArray(step.files)
+        ? step.files.map((f) => (typeof f === "string" ? f : { name: f.name, mimeType: f.mimeType, buffer: readFileSync(f.path) }))
+        : step.files;
+      await page.setInputFiles(input, files);
       const rows = await settled(step.count ?? step.files.length);
       result.rows.push(...rows);
       break;
