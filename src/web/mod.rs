@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(teammate)
         .merge(owner)
         .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn(guard::finish_writes))
         // SECURITY: cross-site state-changing requests are refused before any handler runs.
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))

@@ -457,6 +457,7 @@ pub async fn browser(app: &TestApp, teammate: &str, steps: serde_json::Value) ->
     assert!(out.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert!(result["csp"].as_array().unwrap().is_empty(), "CSP violations: {}", result["csp"]);
+    assert_eq!(result["unfinished_api_calls"], serde_json::json!([]), "the page's calls to the portal all finished");
     result
 }
 
@@ -725,4 +726,55 @@ async fn files_whose_browser_type_is_odd_or_empty_upload_with_the_type_the_porta
         assert_eq!(head.content_type(), Some(signed_type), "{key}");
         assert_eq!(object_bytes(&app, &key).await, format!("bytes of {name}").into_bytes(), "{key}: the raw bytes");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_runs_to_its_record_even_when_the_client_hangs_up_at_once() {
+    // A closed tab must not cut a handler between S3's change and the portal's
+    // record of it: the request runs to completion without its client.
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let name = unique("alice");
+    let (_, alice) = app.onboard(&name).await;
+    let started: serde_json::Value = create(&app, &alice, "left.bin", 12 * MIB, false).await.json().await.unwrap();
+    let id: i64 = started["upload_id"].as_str().unwrap().parse().unwrap();
+    let cookie = session_cookie(&app, &name, TEAMMATE_PASSWORD).await;
+    let csrf = {
+        let html = app.new_client().get(app.url("/upload")).header("cookie", &cookie).send().await.unwrap();
+        let html = html.text().await.unwrap();
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("#uploader").unwrap();
+        doc.select(&sel).next().unwrap().value().attr("data-csrf").unwrap().to_owned()
+    };
+
+    // Act: the whole request, then the connection closes before any answer.
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "DELETE /api/multipart/{id} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n\
+         Origin: {}\r\nContent-Length: 0\r\n\r\n",
+        app.base
+    );
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        socket.shutdown().await.unwrap();
+    }
+
+    // Assert: S3 and the portal agree that the upload was aborted (bounded wait).
+    let mut state = String::new();
+    for _ in 0..100 {
+        (state,) = sqlx::query_as("SELECT state FROM multipart_uploads WHERE upload_id = ?")
+            .bind(id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        if state != "open" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "aborted");
+    assert!(open_s3_uploads(&app).await.is_empty());
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.aborted'").await, 1);
 }

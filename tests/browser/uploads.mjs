@@ -51,6 +51,12 @@ page.on("console", (msg) => {
 });
 page.on("pageerror", (err) => result.console.push(`pageerror: ${err.message}`));
 result.requests = [];
+// The page's requests to the portal's API that have not finished yet.
+const inFlight = new Set();
+const isApi = (req) => req.url().startsWith(`${base}/api/`);
+page.on("request", (req) => isApi(req) && inFlight.add(req));
+page.on("requestfinished", (req) => inFlight.delete(req));
+page.on("requestfailed", (req) => inFlight.delete(req));
 page.on("requestfailed", (req) => result.requests.push(`${reloaded ? "after" : "before"} FAILED ${req.method()} ${req.url().slice(0, 90)}`));
 page.on("requestfinished", async (req) => {
   result.requests.push(`${reloaded ? "after" : "before"} ${req.method()} ${(await req.response())?.status()} ${req.url().slice(0, 90)}`);
@@ -164,6 +170,16 @@ for (const step of steps) {
       throw new Error(`unknown step ${JSON.stringify(step)}`);
   }
 }
+// Let the page's last calls to the portal (an abort after an error, a
+// completion) finish before the browser closes: wait until none has been
+// open for half a second (bounded).
+const quietBy = Date.now() + 15_000;
+let quietSince = Date.now();
+while (Date.now() < quietBy && (inFlight.size > 0 || Date.now() - quietSince < 500)) {
+  if (inFlight.size > 0) quietSince = Date.now();
+  await new Promise((r) => setTimeout(r, 50));
+}
+result.unfinished_api_calls = [...inFlight].map((r) => `${r.method()} ${r.url()}`);
 result.warning_visible = await page.isVisible("#cors-warning");
 result.history = await page.$$eval("#history tbody tr td code", (cs) => cs.map((c) => c.textContent));
 await page.screenshot({ path: process.env.EGX_SCREENSHOT || "/tmp/egx-uploads-last.png", fullPage: true }).catch(() => {});
