@@ -159,9 +159,17 @@ mod tests {
     async fn presigned_url(config: &Config) -> String {
         let aws = clients(config).await;
         let key = ObjectKey::parse("streaming/probe.csv").unwrap();
-        let put = s3::presign_put(&aws.s3, &config.bucket, &key, "text/csv", 10_240, true, Duration::from_secs(60))
-            .await
-            .unwrap();
+        let put = s3::presign_put(
+            &aws.s3,
+            &config.bucket,
+            &key,
+            "text/csv",
+            10_240,
+            s3::WriteCondition::Absent,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
         put.url
     }
 

@@ -198,7 +198,7 @@ function start() {
           const code = (/<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "") || [])[1] || `HTTP ${xhr.status}`;
           let text = `S3 refused the upload (${code}). Press Retry; if it keeps failing, tell the portal owner.`;
           if (code === "PreconditionFailed" || xhr.status === 412) {
-            text = "A file with this name appeared in the bucket meanwhile; it was not overwritten. Choose Replace to overwrite it.";
+            text = "A file with this name appeared in the bucket or changed meanwhile; it was not overwritten. Choose Replace to overwrite it (only your own files can be replaced).";
           }
           const err = new Error(text);
           err.source = xhr;

@@ -230,36 +230,59 @@ async fn a_single_put_is_refused_above_the_multipart_threshold() {
     );
 }
 
+/// Uploads `bytes` to `prefix/name` through the portal (sign, PUT, complete).
+async fn upload_small(app: &TestApp, who: &reqwest::Client, prefix: &str, name: &str, bytes: &[u8]) -> i64 {
+    let res = app.sign(who, serde_json::json!({"prefix": prefix, "relative_path": name, "size": bytes.len()})).await;
+    assert_eq!(res.status(), 200, "signing {prefix}/{name}");
+    let signed: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(put_part(&signed, bytes.to_vec()).await.0, 200);
+    let id = signed["upload_id"].as_i64().unwrap();
+    assert_eq!(app.complete(who, id).await.status(), 200);
+    id
+}
+
 #[tokio::test]
-async fn an_existing_object_is_refused_then_replaced_when_the_teammate_asks() {
+async fn a_teammates_own_object_is_refused_then_replaced_when_they_ask() {
     let app = app_with_small_parts().await;
     app.create_owner().await;
     let (_, alice) = app.onboard(&unique("alice")).await;
-    let s3 = app.emulator.s3();
-    s3.put_object().bucket(&app.bucket).key("batch/x.csv").body(b"old".to_vec().into()).send().await.unwrap();
+    let first = upload_small(&app, &alice, "batch", "x.csv", b"old").await;
+    let data = pattern(6 * MIB);
+    let started: serde_json::Value = create(&app, &alice, "y.bin", data.len(), false).await.json().await.unwrap();
+    let id = started["upload_id"].as_str().unwrap();
+    let parts = upload_parts(&app, &alice, id, &data, 5 * MIB, &[1, 2]).await;
+    assert_eq!(complete(&app, &alice, id, &serde_json::json!(parts)).await.status(), 200);
 
-    // Refused by default, single PUT and multipart alike.
+    // Refused by default, single PUT and multipart alike, with "Replace" offered (code "conflict").
     let res = app.sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "x.csv", "size": 3})).await;
     assert_eq!(res.status(), 409);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("already exists"), "{body}");
-    s3.put_object().bucket(&app.bucket).key("batch/mp/y.bin").body(b"old".to_vec().into()).send().await.unwrap();
+    assert_eq!(body["error"], "conflict");
+    assert!(body["message"].as_str().unwrap().contains("already exists in the bucket (you uploaded it)"), "{body}");
     assert_eq!(create(&app, &alice, "y.bin", 6 * MIB, false).await.status(), 409);
-    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, 2, "nothing new was recorded");
 
-    // Allowed when asked: the choice is audited, and the bytes are replaced.
+    // Allowed when asked: the choice is audited, the write is conditional on the very object, and the bytes change.
     let res = app
         .sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "x.csv", "size": 3, "replace": true}))
         .await;
     assert_eq!(res.status(), 200);
     let signed: serde_json::Value = res.json().await.unwrap();
-    assert!(signed["headers"].get("if-none-match").is_none(), "no If-None-Match on a replace: {signed}");
-    let (status, _) = put_part(&signed, b"new".to_vec()).await;
-    assert_eq!(status, 200);
-    assert_eq!(app.complete(&alice, signed["upload_id"].as_i64().unwrap()).await.status(), 200);
+    assert!(signed["headers"].get("if-none-match").is_none(), "{signed}");
+    let etag = app.emulator.s3().head_object().bucket(&app.bucket).key("batch/x.csv").send().await.unwrap();
+    assert_eq!(signed["headers"]["if-match"].as_str(), etag.e_tag(), "If-Match names the object checked");
+    assert_eq!(put_part(&signed, b"new".to_vec()).await.0, 200);
+    let second = signed["upload_id"].as_i64().unwrap();
+    assert_eq!(app.complete(&alice, second).await.status(), 200);
     assert_eq!(object_bytes(&app, "batch/x.csv").await, b"new");
+    let (replaced_by,): (Option<i64>,) = sqlx::query_as("SELECT replaced_by FROM uploads WHERE id = ?")
+        .bind(first)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(replaced_by, Some(second), "the first row now points at the upload that replaced it");
 
-    let data = pattern(6 * MIB);
+    let data = pattern(6 * MIB + 7);
     let started: serde_json::Value = create(&app, &alice, "y.bin", data.len(), true).await.json().await.unwrap();
     let id = started["upload_id"].as_str().unwrap();
     let parts = upload_parts(&app, &alice, id, &data, 5 * MIB, &[1, 2]).await;
@@ -272,6 +295,71 @@ async fn an_existing_object_is_refused_then_replaced_when_the_teammate_asks() {
     let replaces: Vec<_> =
         audit.iter().filter(|(a, _, _)| a == "upload.replace_requested").map(|(_, _, t)| t.clone()).collect();
     assert_eq!(replaces, vec![Some("batch/x.csv".to_owned()), Some("batch/mp/y.bin".to_owned())]);
+
+    // The owner's list marks the replaced row.
+    let html = app.get("/admin/uploads?key=batch/x.csv").await.text().await.unwrap();
+    assert_eq!(text_of(&html, &format!("#upload-{first} .state")), format!("replaced by #{second}"));
+    assert_eq!(text_of(&html, &format!("#upload-{second} .state")), "current");
+}
+
+#[tokio::test]
+async fn nobody_replaces_another_teammates_object_or_one_written_outside_the_portal() {
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    let (_, bob) = app.onboard(&unique("bob")).await;
+    upload_small(&app, &alice, "streaming", "alices.csv", b"alice's").await;
+    let s3 = app.emulator.s3();
+    s3.put_object()
+        .bucket(&app.bucket)
+        .key("batch/cli.csv")
+        .body(b"from the CLI".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let before = app.count("SELECT COUNT(*) FROM uploads").await;
+
+    for (prefix, name) in [("streaming", "alices.csv"), ("batch", "cli.csv")] {
+        for replace in [false, true] {
+            let dest = serde_json::json!({"prefix": prefix, "relative_path": name, "size": 3, "replace": replace});
+            let res = app.sign(&bob, dest).await;
+            assert_eq!(res.status(), 409, "{prefix}/{name} replace={replace}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "object_taken", "no Replace is offered");
+            assert!(body["message"].as_str().unwrap().contains("was not uploaded by you"), "{body}");
+        }
+    }
+    // Alice herself may not replace what the CLI wrote either: the portal did not record it as hers.
+    let res = app
+        .sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "cli.csv", "size": 3, "replace": true}))
+        .await;
+    assert_eq!(res.status(), 409);
+
+    assert_eq!(object_bytes(&app, "streaming/alices.csv").await, b"alice's");
+    assert_eq!(object_bytes(&app, "batch/cli.csv").await, b"from the CLI");
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, before, "nothing was signed");
+    let refused = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.refused' AND detail LIKE '%exists_not_yours%'")
+        .await;
+    assert_eq!(refused, 5);
+}
+
+#[tokio::test]
+async fn a_replace_is_refused_by_s3_when_the_object_changed_after_signing() {
+    // The replace URL is signed with If-Match on the checked ETag (LocalStack honours it).
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    upload_small(&app, &alice, "batch", "moving.csv", b"v1").await;
+    let dest = serde_json::json!({"prefix": "batch", "relative_path": "moving.csv", "size": 2, "replace": true});
+    let signed: serde_json::Value = app.sign(&alice, dest).await.json().await.unwrap();
+    let s3 = app.emulator.s3();
+    s3.put_object().bucket(&app.bucket).key("batch/moving.csv").body(b"v2".to_vec().into()).send().await.unwrap();
+
+    let (status, _) = put_part(&signed, b"v3".to_vec()).await;
+
+    assert_eq!(status, 412);
+    assert_eq!(object_bytes(&app, "batch/moving.csv").await, b"v2");
 }
 
 #[tokio::test]
