@@ -9,7 +9,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Nav;
@@ -57,7 +57,8 @@ pub async fn change_password(
             .into_response()
     };
     // SECURITY: guessing the current password is throttled like signing in.
-    let keys = [meta.ip_key(), format!("user:{}", session.username.to_lowercase())];
+    // (The person holds a session: their address and their name from it are what to hold back.)
+    let keys = super::login::throttle_keys(&meta, &session.username, true);
     let wait = state.throttle.wait_secs(&keys, now);
     if wait > 0 {
         let event = Event::failure(AuditAction::PasswordChanged, session.username.as_str())
@@ -95,6 +96,9 @@ pub async fn change_password(
     let token = session::start(&state.db, account.id, &state.config, now).await?;
     let cookie = session::set_cookie(&token, state.is_https(), state.config.session_absolute_secs)?;
     let fresh = session::load_token(&state.db, &token, &state.config, now).await?.ok_or(AppError::LoginRequired)?;
+    // The old known-device cookies died with the old hash; this browser gets a new one.
+    let device = crate::auth::device::token_for(&state.master_key, account.id, &hash);
+    let device = crate::auth::device::set_cookie(&device, state.is_https())?;
     let page = PasswordPage { nav: Nav::of(&fresh), error: None, changed: true };
-    Ok(([(header::SET_COOKIE, cookie)], NO_STORE, page).into_response())
+    Ok((AppendHeaders([(header::SET_COOKIE, cookie), (header::SET_COOKIE, device)]), NO_STORE, page).into_response())
 }

@@ -103,3 +103,37 @@ async fn guessing_the_current_password_is_held_back_like_signing_in() {
     let (status, _, _) = change(&app, &app.client, OWNER_PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn strangers_guessing_from_many_addresses_cannot_lock_the_owner_out_of_a_known_browser() {
+    // Behind a trusted proxy, so each request can come "from" another address.
+    let app = TestApp::spawn_with(Spawn {
+        env: vec![("EGX_TRUSTED_PROXIES", "127.0.0.1".into())],
+        ..Spawn::on(Backend::Moto)
+    })
+    .await;
+    app.create_owner().await;
+    let login_from = |client: &reqwest::Client, address: &str, password: &str| {
+        let req = client
+            .post(app.url("/login"))
+            .header("x-forwarded-for", address)
+            .form(&[("username", OWNER), ("password", password)]);
+        async move { req.send().await.unwrap() }
+    };
+    let owners_browser = app.new_client();
+    assert_eq!(login_from(&owners_browser, "10.0.0.1", OWNER_PASSWORD).await.status(), 303);
+
+    // Act: five strangers, five addresses, one wrong guess each.
+    for i in 1..=5 {
+        let res = login_from(&app.new_client(), &format!("10.9.0.{i}"), "a-wrong-guess").await;
+        assert_eq!(res.status(), 401);
+    }
+
+    // Assert: the owner's name is held back for a browser the portal does not know …
+    let res = login_from(&app.new_client(), "10.0.0.2", OWNER_PASSWORD).await;
+    assert_eq!(res.status(), 429, "guessing from many addresses is slowed down");
+    // … but not for the browser that signed in before, from wherever it is now.
+    let res = login_from(&owners_browser, "10.0.0.3", OWNER_PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/teammates");
+}
