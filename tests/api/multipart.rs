@@ -866,3 +866,32 @@ async fn an_abort_runs_to_its_record_even_when_the_client_hangs_up_at_once() {
     assert!(open_s3_uploads(&app).await.is_empty());
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.aborted'").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_cannot_be_resumed_starts_over_and_frees_the_old_parts() {
+    let (app, alice, files) = browser_app().await;
+    let data = pattern(16_000_000);
+    let path = files.path().join("no resume.bin");
+    std::fs::write(&path, &data).unwrap();
+
+    // As above, but after the reload listing the stored parts fails.
+    let steps = serde_json::json!([
+        {"do": "login"},
+        {"do": "upload-and-reload", "prefix": "batch", "folder": "r", "file": path, "hold_from_part": 3,
+         "fail_list_parts": true},
+    ]);
+    let result = browser(&app, &alice, steps).await;
+
+    assert_eq!(row_keys(&result, "done"), vec!["batch/r/no resume.bin".to_owned()], "{result}");
+    let mut after: Vec<u64> =
+        result["part_puts_after_reload"].as_array().unwrap().iter().map(|p| p["n"].as_u64().unwrap()).collect();
+    after.sort();
+    assert_eq!(after, vec![1, 2, 3, 4], "every part was sent again: {result}");
+    assert_eq!(object_bytes(&app, "batch/r/no resume.bin").await, data);
+    let states: Vec<(String,)> = sqlx::query_as("SELECT state FROM multipart_uploads ORDER BY upload_id")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(states, [("aborted".to_owned(),), ("completed".to_owned(),)], "the old upload was aborted");
+    assert!(open_s3_uploads(&app).await.is_empty(), "no parts left behind in S3");
+}

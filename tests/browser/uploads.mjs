@@ -11,7 +11,8 @@
 //                                 (a file may be {"path", "name", "mimeType"}: that type is what the page sees)
 //     {"do": "upload-and-reload", "prefix", "folder", "file", "hold_from_part": 3}
 //                                 holds parts >= hold_from_part, reloads once the earlier ones
-//                                 are stored, adds the same file again and waits for done
+//                                 are stored, adds the same file again and waits for done;
+//                                 "fail_list_parts": true makes listing the parts fail after the reload
 //     {"do": "replace"}            clicks "Replace" on the (one) conflicting row, waits for done
 //     {"do": "reload"}
 // Output: the last stdout line is JSON {ok, rows, parts_put, console, csp, warning_visible, ...}.
@@ -160,6 +161,19 @@ for (const step of steps) {
       reloaded = true;
       await page.reload();
       await page.unrouteAll({ behavior: "ignoreErrors" });
+      if (step.fail_list_parts) {
+        // S3 cannot say which parts it holds (as moto's ListParts answers the SDK
+        // in a shape it cannot read): the portal's listing answers 502.
+        await page.route(
+          (url) => /\/api\/multipart\/\d+\/parts$/.test(url.pathname),
+          (route) =>
+            route.fulfill({
+              status: 502,
+              contentType: "application/json",
+              body: JSON.stringify({ error: "upstream", message: "S3 could not list the uploaded parts; try again." }),
+            }),
+        );
+      }
       await page.waitForSelector("#dashboard .uppy-Dashboard");
       await destination(step.prefix, step.folder);
       await page.setInputFiles("#file-input", [step.file]);
