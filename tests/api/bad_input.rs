@@ -129,7 +129,7 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
     let app = TestApp::spawn(Backend::Moto).await;
     app.create_owner().await;
     let csrf = app.csrf(&app.client, "/admin/teammates").await;
-    let add = |token: Option<&str>, origin: Option<&str>, fetch_site: Option<&str>| {
+    let add_with = |token: Option<&str>, origin: Option<&str>, fetch_site: Option<&str>, referer: Option<&str>| {
         let mut form = vec![("username", "zed".to_owned())];
         if let Some(t) = token {
             form.push(("csrf_token", t.to_owned()));
@@ -141,8 +141,12 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
         if let Some(s) = fetch_site {
             req = req.header("sec-fetch-site", s);
         }
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
         async move { req.send().await.unwrap().status() }
     };
+    let add = |token, origin, fetch_site| add_with(token, origin, fetch_site, None);
 
     assert_eq!(add(None, None, None).await, 403, "no token");
     assert_eq!(add(Some("forged-token"), None, None).await, 403, "wrong token");
@@ -150,6 +154,8 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
     assert_eq!(add(Some(&csrf), None, Some("cross-site")).await, 403, "cross-site fetch");
     assert_eq!(add(Some(&csrf), Some("null"), Some("cross-site")).await, 403, "opaque origin, cross-site");
     assert_eq!(add(Some(&csrf), Some("null"), None).await, 403, "opaque origin without fetch metadata");
+    let evil_page = Some("http://evil.example/page");
+    assert_eq!(add_with(Some(&csrf), None, None, evil_page).await, 403, "no origin, a foreign referer");
     assert_eq!(app.count("SELECT COUNT(*) FROM teammates").await, 0);
 
     // A JSON API call needs the header token.
