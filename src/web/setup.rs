@@ -52,7 +52,9 @@ pub async fn create_owner(
     meta: ClientMeta,
     Form(form): Form<SetupForm>,
 ) -> AppResult<Response> {
-    if !plausible_token(&token) {
+    // A used or expired link answers the same whatever the form holds.
+    if !plausible_token(&token) || !db::setup_tokens::is_usable(&state.db, &crypto::digest(&token), state.now()).await?
+    {
         return Err(AppError::LinkUnavailable);
     }
     let username = form.username.trim().to_owned();
