@@ -108,7 +108,19 @@ async fn a_wrong_password_is_refused_audited_and_throttled() {
         text_of(&res.text().await.unwrap(), "#form-error"),
         "Too many failed sign-ins. Wait 30 seconds and try again."
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed'").await, 6);
+    for _ in 0..10 {
+        assert_eq!(app.login(&stranger, OWNER, OWNER_PASSWORD).await.status(), 429);
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed'").await,
+        6,
+        "five wrong passwords and one row for the held-back stretch, however many requests it had"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed' AND actor = 'anonymous'").await,
+        6,
+        "nobody was signed in: the name tried is the target, not the actor"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1, "only the setup session exists");
 
     // The delay grows: one more wrong password after the wait doubles it.
