@@ -39,6 +39,11 @@ async fn hostile_object_keys_are_refused_before_anything_is_signed() {
         ("batch", "", "line\nbreak"),
         ("batch", "", huge.as_str()),
         ("batch", "", ""),
+        ("batch", "", "invoice\u{202e}gpj.exe"),
+        ("batch", "", "zero\u{200b}width.csv"),
+        ("batch", "", "..\\..\\windows.txt"),
+        ("batch", "", " "),
+        ("batch", "", "\u{ff0e}\u{ff0e}/x.csv"),
     ];
     for (prefix, folder, path) in cases {
         let res = app
@@ -233,4 +238,39 @@ async fn oversized_request_bodies_get_413_with_a_clear_message() {
         .unwrap();
     assert_eq!(res.status(), 413);
     assert!(text_of(&res.text().await.unwrap(), "#error-message").contains("larger than the portal accepts"));
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_unknown_api_paths_get_clear_answers_in_the_right_format() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let (_, teammate) = app.onboard(&unique("mo")).await;
+    let csrf = app.csrf(&teammate, "/upload").await;
+
+    // JSON API: serde's words, without axum's preamble.
+    let res = teammate
+        .post(app.url("/api/uploads"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"prefix": "batch", "relative_path": "a.csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "The request could not be read: missing field `size` at line 1 column 42.");
+
+    // A form a person sent: a page that says what to do, no parser internals.
+    let owner_csrf = app.csrf(&app.client, "/admin/teammates").await;
+    let res = app.post_form("/admin/teammates", &[("csrf_token", owner_csrf.as_str()), ("name", "x")]).await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert_eq!(text_of(&html, "#error-message"), "The form could not be read. Reload the page and try again.");
+
+    // Unknown paths: JSON under /api/, a page elsewhere.
+    let res = teammate.get(app.url("/api/no-such-thing")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
+    let res = teammate.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(text_of(&res.text().await.unwrap(), "#error-title"), "Not Found");
 }
