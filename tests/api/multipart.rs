@@ -808,6 +808,10 @@ async fn files_whose_browser_type_is_odd_or_empty_upload_with_the_type_the_porta
     let mut expected: Vec<String> = cases.iter().map(|(n, _, _)| format!("batch/odd types/{n}")).collect();
     expected.sort();
     assert_eq!(row_keys(&result, "done"), expected, "{result}");
+    let mut listed: Vec<String> =
+        result["history"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, expected, "\"Your recent uploads\" lists them without a reload");
     for (name, _, signed_type) in cases {
         let key = format!("batch/odd types/{name}");
         let head = app.emulator.s3().head_object().bucket(&app.bucket).key(&key).send().await.unwrap();
