@@ -24,11 +24,17 @@ pub enum AppError {
     /// The change conflicts with what exists; the text is shown.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An object exists that this person may not replace; the text is shown.
+    #[error("object taken: {0}")]
+    ObjectTaken(String),
     #[error("too many attempts")]
     RateLimited,
     /// One uniform answer for used, expired, revoked and unknown links.
     #[error("link unavailable")]
     LinkUnavailable,
+    /// The first-run setup link was used or expired.
+    #[error("setup link unavailable")]
+    SetupLinkUnavailable,
     #[error("payload too large")]
     PayloadTooLarge,
     /// AWS refused or failed; the first text is shown, the error is logged.
@@ -51,9 +57,9 @@ impl AppError {
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ObjectTaken(_) => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::LinkUnavailable => StatusCode::GONE,
+            Self::LinkUnavailable | Self::SetupLinkUnavailable => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream(..) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,8 +75,10 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::CsrfRejected => "csrf_rejected",
             Self::Conflict(_) => "conflict",
+            Self::ObjectTaken(_) => "object_taken",
             Self::RateLimited => "rate_limited",
             Self::LinkUnavailable => "link_unavailable",
+            Self::SetupLinkUnavailable => "setup_link_unavailable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Upstream(..) => "upstream",
             Self::Internal(_) => "internal",
@@ -80,7 +88,7 @@ impl AppError {
     /// What the user is told. Never contains internal detail.
     pub fn public_message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::Conflict(m) => m.clone(),
+            Self::BadRequest(m) | Self::Conflict(m) | Self::ObjectTaken(m) => m.clone(),
             Self::LoginRequired => "Please sign in.".into(),
             Self::Forbidden => "You do not have access to this page.".into(),
             Self::NotFound => "There is nothing here.".into(),
@@ -90,6 +98,9 @@ impl AppError {
             Self::RateLimited => "Too many attempts. Wait a minute and try again.".into(),
             Self::LinkUnavailable => "This link is not available. It may have been used already, \
                  expired or been revoked. Ask the portal owner for a new one."
+                .into(),
+            Self::SetupLinkUnavailable => "This setup link was used already or has expired. If the owner account \
+                 exists, sign in; otherwise restart the portal: it prints a new setup link in its log."
                 .into(),
             Self::PayloadTooLarge => format!(
                 "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, \

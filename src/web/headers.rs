@@ -1,7 +1,8 @@
 //! One layer sets the security headers on every response: a CSP without
 //! inline script (S3's origin allowed for uploads), nosniff, frame denial,
-//! a referrer policy, HSTS over HTTPS. Pages that carry secrets or links
-//! also get `Cache-Control: no-store` (see [`NO_STORE`]).
+//! a referrer policy, HSTS over HTTPS, and `Cache-Control: no-store` on
+//! everything but static assets. Pages that carry secrets or links also get
+//! `Referrer-Policy: no-referrer` (see [`NO_STORE`]).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -16,11 +17,16 @@ pub const NO_STORE: [(header::HeaderName, &str); 2] =
 
 /// The origin(s) browsers upload to: the custom endpoint, or AWS's S3 hosts.
 pub fn s3_connect_sources(state: &AppState) -> String {
-    match &state.config.s3_endpoint {
+    connect_sources_for(&state.config)
+}
+
+/// [`s3_connect_sources`] for a configuration.
+pub fn connect_sources_for(config: &crate::config::Config) -> String {
+    match &config.s3_endpoint {
         Some(url) => url.origin().ascii_serialization(),
         None => {
-            let r = &state.config.region;
-            let b = state.config.bucket.as_str();
+            let r = &config.region;
+            let b = config.bucket.as_str();
             format!("https://{b}.s3.{r}.amazonaws.com https://s3.{r}.amazonaws.com")
         }
     }
@@ -41,6 +47,9 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    // Pages and API answers are personal (names, keys, audit rows): no cache
+    // keeps them unless a response says otherwise (static assets do).
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if state.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));

@@ -9,6 +9,7 @@
 //! Around all of it: security headers, a same-origin check on every
 //! state-changing request, body limits, timeouts and request ids.
 
+pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod extract;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     // SECURITY: routes for anyone signed in; a session and a CSRF token on writes.
     let signed_in = Router::new()
         .route("/logout", post(login::logout))
+        .route("/account/password", get(account::password_form).post(account::change_password))
         .route_layer(from_fn_with_state(state.clone(), guard::require_signed_in));
 
     // SECURITY: every teammate route requires a teammate session and a CSRF token on writes.
@@ -103,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         .merge(signed_in)
         .merge(teammate)
         .merge(owner)
-        .fallback(|| async { AppError::NotFound })
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(guard::finish_writes))
         // SECURITY: cross-site state-changing requests are refused before any handler runs.
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
@@ -113,6 +116,16 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(meta::request_span))
         .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid))
         .with_state(state)
+}
+
+/// Unknown paths: JSON under `/api/`, our error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError(AppError::NotFound).into_response()
+    } else {
+        AppError::NotFound.into_response()
+    }
 }
 
 async fn root(guard::MaybeSession(session): guard::MaybeSession) -> Redirect {

@@ -198,7 +198,7 @@ function start() {
           const code = (/<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "") || [])[1] || `HTTP ${xhr.status}`;
           let text = `S3 refused the upload (${code}). Press Retry; if it keeps failing, tell the portal owner.`;
           if (code === "PreconditionFailed" || xhr.status === 412) {
-            text = "A file with this name appeared in the bucket meanwhile; it was not overwritten. Choose Replace to overwrite it.";
+            text = "A file with this name appeared in the bucket or changed meanwhile; it was not overwritten. Choose Replace to overwrite it (only your own files can be replaced).";
           }
           const err = new Error(text);
           err.source = xhr;
@@ -288,14 +288,24 @@ function start() {
     for (const id of fileIDs) {
       const file = uppy.getFile(id);
       if (!file || !isMultipart(file) || file.s3Multipart?.uploadId || file.meta.egxReplace) continue;
+      let found;
       try {
-        const found = await api("POST", "/api/multipart/resumable", destinationOf(file));
-        uppy.setFileState(id, { s3Multipart: { uploadId: found.upload_id, key: found.key } });
-        setKey(id, found.key);
-        setState(id, "uploading", "Resuming an earlier upload of this file");
+        found = await api("POST", "/api/multipart/resumable", destinationOf(file));
       } catch {
-        // Nothing to resume: a new upload starts.
+        continue; // Nothing to resume: a new upload starts.
       }
+      try {
+        // Resume only if S3 can say which parts it holds; otherwise free the
+        // old parts and start over, rather than retrying a resume forever.
+        await api("GET", `/api/multipart/${encodeURIComponent(found.upload_id)}/parts`);
+      } catch {
+        await api("DELETE", `/api/multipart/${encodeURIComponent(found.upload_id)}`).catch(() => {});
+        setState(id, "waiting", "An earlier upload of this file could not be resumed; starting over");
+        continue;
+      }
+      uppy.setFileState(id, { s3Multipart: { uploadId: found.upload_id, key: found.key } });
+      setKey(id, found.key);
+      setState(id, "uploading", "Resuming an earlier upload of this file");
     }
   });
 
@@ -309,10 +319,35 @@ function start() {
       setState(file.id, "uploading", `Uploading ${human(progress.bytesUploaded)} of ${human(progress.bytesTotal)}`);
     }
   });
+  // "Your recent uploads" gains each file as S3 confirms it (no reload needed).
+  const addToHistory = (key, size) => {
+    let table = document.getElementById("history");
+    if (!table) {
+      table = document.createElement("table");
+      table.id = "history";
+      const head = table.createTHead().insertRow();
+      for (const title of ["Key", "Size", "When"]) {
+        const th = document.createElement("th");
+        th.textContent = title;
+        head.append(th);
+      }
+      table.createTBody();
+      const empty = document.getElementById("no-uploads");
+      (empty || document.getElementById("history-card").lastElementChild).after(table);
+      empty?.remove();
+    }
+    const tr = table.tBodies[0].insertRow(0);
+    const code = document.createElement("code");
+    code.textContent = key;
+    tr.insertCell().append(code);
+    tr.insertCell().textContent = human(size);
+    tr.insertCell().textContent = "just now";
+  };
   uppy.on("upload-success", (file) => {
     const r = rows.get(file.id);
     if (r) r.bar.value = 1;
     setState(file.id, "done", `Uploaded to ${keys.get(file.id)} (${human(file.size)})`);
+    addToHistory(keys.get(file.id), file.size);
   });
   uppy.on("upload-error", (file, error) => {
     if (!file) return;

@@ -30,6 +30,8 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("POST", "/l/{id}/reveal", Group::Public),
     ("POST", "/l/{id}/enrol", Group::Public),
     ("POST", "/logout", Group::SignedIn),
+    ("GET", "/account/password", Group::SignedIn),
+    ("POST", "/account/password", Group::SignedIn),
     ("GET", "/upload", Group::Teammate),
     ("POST", "/api/uploads", Group::Teammate),
     ("POST", "/api/uploads/{id}/complete", Group::Teammate),
@@ -149,10 +151,17 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
             let body = if path.ends_with("/complete") && path.contains("multipart") { r#"{"parts":[]}"# } else { "{}" };
             req = req.header("content-type", "application/json").body(body);
         }
+        let what = format!("{method} {path}");
+        let is_static = path.starts_with("/static/");
         async move {
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let loc = location(&res);
+            let cache = res.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            if !is_static {
+                // Personal data is never kept by a cache, whoever asks and whatever the answer.
+                assert_eq!(cache.as_deref(), Some("no-store"), "{what} answered {status}");
+            }
             (status, loc, res.text().await.unwrap())
         }
     };
@@ -173,7 +182,12 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
                     assert!(!refused(s), "{what}: {who} got {s}");
                 }
             }
-            Group::SignedIn => unreachable!(),
+            Group::SignedIn => {
+                assert_eq!((anon, anon_loc.as_str()), (303, "/login"), "{what}: anonymous");
+                for (who, s) in [("teammate", as_alice), ("other teammate", as_bob), ("owner", as_owner)] {
+                    assert!(!refused(s), "{what}: {who} got {s}");
+                }
+            }
             Group::Teammate | Group::Owner => {
                 if path.starts_with("/api/") {
                     assert_eq!(anon, 401, "{what}: anonymous");
