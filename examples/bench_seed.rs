@@ -60,7 +60,7 @@ async fn audit(pool: &sqlx::SqlitePool, n: u64) -> anyhow::Result<()> {
         }
         tx.commit().await?;
         written = upto;
-        if written % 100_000 == 0 || written == n {
+        if written.is_multiple_of(100_000) || written == n {
             eprintln!("audit: {written} rows in {:.1} s", started.elapsed().as_secs_f64());
         }
     }

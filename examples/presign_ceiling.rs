@@ -66,7 +66,8 @@ async fn run(
         match op {
             Op::Put => {
                 let key = ObjectKey::build("batch", "bench", &format!("t{task}/file-{n}.csv"))?;
-                s3::presign_put(&clients.s3, &bucket, &key, "text/csv", 1_048_576, true, ttl).await?;
+                s3::presign_put(&clients.s3, &bucket, &key, "text/csv", 1_048_576, s3::WriteCondition::Absent, ttl)
+                    .await?;
             }
             Op::Part => {
                 let part = i32::try_from(n % 10_000 + 1)?;

@@ -552,8 +552,8 @@ async fn signing_parts_keeps_an_upload_alive_with_at_most_one_write_a_minute() {
     }
     assert_eq!(last_activity(&app, id).await, app.state.now());
     assert_eq!(open_s3_uploads(&app).await, vec!["batch/mp/slow.bin".to_owned()]);
-    // Once it really is left alone for the configured hour, the sweeper takes it.
-    app.clock.advance(3600);
+    // Once it really is left alone for longer than the configured hour, the sweeper takes it.
+    app.clock.advance(3600 + 1);
     assert_eq!(egx_portal::uploads::sweep_stale(&app.state, app.state.now()).await.unwrap(), 1);
 }
 
