@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use egx_portal::app::{App, Overrides};
+use egx_portal::aws::faults::Faults;
 use egx_portal::clock::ManualClock;
 use egx_portal::config::Config;
 use egx_portal::crypto;
@@ -163,6 +164,8 @@ pub struct TestApp {
     pub bucket: String,
     pub emulator: Emulator,
     pub client: reqwest::Client,
+    /// The fault-injecting seam in front of the app's IAM and STS clients.
+    pub faults: Faults,
     vars: Vec<(&'static str, String)>,
     _data: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -205,7 +208,8 @@ impl TestApp {
         ];
         vars.extend(opts.env);
         let clock = ManualClock::starting_now();
-        let (base, state, setup_link, tx, server) = start(&vars, &emulator, &clock).await;
+        let faults = Faults::default();
+        let (base, state, setup_link, tx, server) = start(&vars, &emulator, &clock, &faults).await;
         if opts.create_bucket {
             create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
         }
@@ -217,6 +221,7 @@ impl TestApp {
             bucket,
             emulator,
             client: new_client(),
+            faults,
             vars,
             _data: data,
             shutdown: Some(tx),
@@ -236,7 +241,7 @@ impl TestApp {
         let mut vars = std::mem::take(&mut self.vars);
         let address = self.base.trim_start_matches("http://").to_owned();
         vars.push(("EGX_LISTEN", address));
-        let (base, state, setup_link, tx, server) = start(&vars, &self.emulator, &self.clock).await;
+        let (base, state, setup_link, tx, server) = start(&vars, &self.emulator, &self.clock, &self.faults).await;
         assert_eq!(base, self.base, "the same address");
         self.state = state;
         self.setup_link = setup_link;
@@ -429,12 +434,16 @@ impl Drop for TestApp {
 type Started = (String, AppState, Option<String>, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
 
 /// Builds and starts the app exactly as `main` does.
-async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &ManualClock) -> Started {
+async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &ManualClock, faults: &Faults) -> Started {
     let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test configuration is valid");
     let app = App::build(
         config,
-        Overrides { credentials: Some(emulator.credentials()), clock: Some(Arc::new(clock.clone())) },
+        Overrides {
+            credentials: Some(emulator.credentials()),
+            clock: Some(Arc::new(clock.clone())),
+            faults: Some(faults.clone()),
+        },
     )
     .await
     .expect("the app builds");
