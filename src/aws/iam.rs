@@ -96,15 +96,20 @@ impl IamError {
 }
 
 /// Maps an SDK error to what the owner is told: refused (with AWS's code) or unreachable.
-pub(crate) fn classify<E, R>(step: &'static str, err: aws_sdk_iam::error::SdkError<E, R>) -> IamError
+pub(crate) fn classify<E>(
+    step: &'static str,
+    err: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> IamError
 where
     E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match (error_code(&err), err.raw_response().is_some()) {
         (Some(code), _) => IamError::Refused { step, code, source: anyhow::Error::new(err) },
-        // An answer came back but carried no error code we could read.
-        (None, true) => IamError::Refused { step, code: "UnknownError".into(), source: anyhow::Error::new(err) },
+        // An answer came back but carried no error code we could read: name its HTTP status.
+        (None, true) => {
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
+            IamError::Refused { step, code: format!("HTTP{status}"), source: anyhow::Error::new(err) }
+        }
         (None, false) => IamError::Unreachable { step, source: anyhow::Error::new(err) },
     }
 }

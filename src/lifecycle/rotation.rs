@@ -276,14 +276,14 @@ async fn cancel_open(
     }
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
-    if let Some(new) = &rotation.new_access_key_id {
-        keys::record_deleted_in(&mut tx, ctx, user.as_str(), new, "rotation cancelled", now).await?;
-    }
     if let Some(link) = &rotation.link_id
         && db::secret_links::revoke(&mut *tx, link, "rotation_cancelled", now).await?
     {
         links::record_revoked(&mut tx, ctx, user.as_str(), std::slice::from_ref(link), "rotation_cancelled", now)
             .await?;
+    }
+    if let Some(new) = &rotation.new_access_key_id {
+        keys::record_deleted_in(&mut tx, ctx, user.as_str(), new, "rotation cancelled", now).await?;
     }
     db::key_rotations::cancel(&mut *tx, rotation.id, now).await?;
     let event = Event::success(AuditAction::RotationCancelled, user.as_str())

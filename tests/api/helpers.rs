@@ -519,3 +519,94 @@ pub fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }
+
+/// Owner actions on teammates, and what IAM and the audit log then say.
+impl TestApp {
+    /// The owner's page of one teammate: (status, html).
+    pub async fn teammate_page(&self, name: &str) -> (u16, String) {
+        let res = self.get(&format!("/admin/teammates/{name}")).await;
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// Posts an action form of a teammate's page (`action` is the path
+    /// after the name, e.g. "rotate" or "keys/AKIA…/delete"), with the
+    /// page's CSRF token and `fields`.
+    pub async fn teammate_action(&self, name: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf(&self.client, "/admin/teammates").await;
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_form(&format!("/admin/teammates/{name}/{action}"), &form).await
+    }
+
+    /// The user's access keys as IAM lists them: (id, active), oldest first.
+    pub async fn iam_keys(&self, name: &str) -> Vec<(String, bool)> {
+        let out = self.emulator.iam().list_access_keys().user_name(name).send().await.unwrap();
+        let mut keys: Vec<_> = out
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                let active = k.status() == Some(&aws_sdk_iam::types::StatusType::Active);
+                (
+                    k.create_date().map(|d| d.as_nanos()).unwrap_or_default(),
+                    k.access_key_id().unwrap().to_owned(),
+                    active,
+                )
+            })
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, id, active)| (id, active)).collect()
+    }
+
+    /// Audit rows of one action: (actor, outcome, target, detail), oldest first.
+    pub async fn audit_of(&self, action: &str) -> Vec<(String, String, Option<String>, serde_json::Value)> {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT actor, outcome, target, detail FROM audit_events WHERE action = ? ORDER BY id")
+                .bind(action)
+                .fetch_all(&self.state.db)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(actor, outcome, target, detail)| {
+                let detail = detail.map(|d| serde_json::from_str(&d).unwrap()).unwrap_or(serde_json::Value::Null);
+                (actor, outcome, target, detail)
+            })
+            .collect()
+    }
+
+    /// Signs the owner in again (after the clock moved past the session's life).
+    pub async fn sign_in_owner_again(&self) {
+        let res = self.login(&self.client, OWNER, OWNER_PASSWORD).await;
+        assert_eq!(res.status(), 303, "the owner signs in again");
+    }
+
+    /// Uploads one small object with a teammate's own key, the way the AWS
+    /// CLI would: IAM then records the key as used by S3.
+    pub async fn use_key(&self, access_key_id: &str, secret: &str) {
+        let key = Credentials::new(access_key_id, secret, None, None, "teammate");
+        self.emulator
+            .s3_with(key)
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("streaming/{}.csv", unique("used")))
+            .body(b"a,b\n".to_vec().into())
+            .send()
+            .await
+            .expect("the teammate's key uploads");
+    }
+
+    /// A teammate's status, last_step and last_error as stored.
+    pub async fn stored_teammate(&self, name: &str) -> (String, Option<String>, Option<String>) {
+        sqlx::query_as("SELECT status, last_step, last_error FROM teammates WHERE iam_user_name = ?")
+            .bind(name)
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// The text of every element matching `selector`.
+pub fn texts_of(html: &str, selector: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).unwrap();
+    doc.select(&sel).map(|e| e.text().collect::<String>().trim().to_owned()).collect()
+}
