@@ -220,6 +220,12 @@ pub async fn is_managed(aws: &AwsClients, user: &IamUserName) -> Result<bool, Ia
 /// The IAM users the policy is attached to (paginated), or `None` when the
 /// policy does not exist (yet). A failed call is an error, never "nobody".
 pub async fn users_with_policy(aws: &AwsClients, policy_arn: &str) -> Result<Option<Vec<String>>, IamError> {
+    // Asked first: some emulators list nobody for a policy that does not exist.
+    match aws.iam.get_policy().policy_arn(policy_arn).send().await {
+        Ok(_) => {}
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => return Ok(None),
+        Err(e) => return Err(classify("GetPolicy", e)),
+    }
     let pages = aws
         .iam
         .list_entities_for_policy()
