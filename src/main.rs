@@ -199,8 +199,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Teammate { command } => {
             // No listener: this runs beside a serving portal (or without one).
             let state = egx_portal::state::AppState::offline(config).await?;
-            let mut out = std::io::stdout().lock();
-            let code = egx_portal::teammate_cli::run(&state, command, &mut out).await?;
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let code = egx_portal::teammate_cli::run(&state, command, &mut out, &mut err).await?;
             state.db.close().await;
             Ok(ExitCode::from(code))
         }

@@ -86,17 +86,23 @@ pub enum TeammateCommand {
     AdvanceRotations,
 }
 
-/// Runs one subcommand; returns the process exit code.
-pub async fn run(state: &AppState, command: TeammateCommand, out: &mut impl Write) -> anyhow::Result<u8> {
+/// Runs one subcommand: results to `out`, problems to `err`; returns the
+/// process exit code.
+pub async fn run(
+    state: &AppState,
+    command: TeammateCommand,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<u8> {
     let ctx = AuditContext::system("cli");
-    match execute(state, &ctx, command, out).await {
+    match execute(state, &ctx, command, out, err).await {
         Ok(()) => Ok(0),
         Err(Failure::Usage(message)) => {
-            writeln!(out, "error: {message}")?;
+            writeln!(err, "error: {message}")?;
             Ok(2)
         }
         Err(Failure::App(AppError::NotFound)) => {
-            writeln!(out, "error: no such teammate, key or link")?;
+            writeln!(err, "error: no such teammate, key or link")?;
             Ok(2)
         }
         Err(Failure::App(e @ (AppError::Internal(_) | AppError::Forbidden))) => Err(anyhow::anyhow!("{e}")),
@@ -104,7 +110,7 @@ pub async fn run(state: &AppState, command: TeammateCommand, out: &mut impl Writ
             if let AppError::Upstream(_, source) = &e {
                 tracing::warn!(error = format!("{source:#}"), "teammate command failed upstream");
             }
-            writeln!(out, "error: {}", e.public_message())?;
+            writeln!(err, "error: {}", e.public_message())?;
             Ok(1)
         }
         Err(Failure::Io(e)) => Err(e.into()),
@@ -148,6 +154,7 @@ async fn execute(
     ctx: &AuditContext,
     command: TeammateCommand,
     out: &mut impl Write,
+    err: &mut impl Write,
 ) -> Result<(), Failure> {
     match command {
         TeammateCommand::Add { name } => {
@@ -157,7 +164,7 @@ async fn execute(
             }
             print_link(out, &done.username, Some(&done.access_key_id), done.link.expose(), done.link_expires_at)?;
             if !done.key_verified {
-                writeln!(out, "note: AWS had not confirmed the key yet; it may need a few more seconds")?;
+                writeln!(err, "note: AWS had not confirmed the key yet; it may need a few more seconds")?;
             }
         }
         TeammateCommand::BulkAdd { file, names } => {
@@ -171,7 +178,7 @@ async fn execute(
                 Ok(v) => v,
                 Err(invalid) => {
                     for i in &invalid {
-                        writeln!(out, "invalid: {:?}: {}", i.entry, i.reason)?;
+                        writeln!(err, "invalid: {:?}: {}", i.entry, i.reason)?;
                     }
                     return Err(Failure::Usage(format!("{} invalid name(s); nobody was added", invalid.len())));
                 }

@@ -14,11 +14,13 @@ struct Cli {
     command: TeammateCommand,
 }
 
-/// Runs `egx-portal teammate ARGS…` in-process: (exit code, output).
+/// Runs `egx-portal teammate ARGS…` in-process: (exit code, standard output
+/// followed by standard error).
 async fn teammate(app: &TestApp, args: &[&str]) -> (u8, String) {
     let cli = Cli::try_parse_from(std::iter::once("teammate").chain(args.iter().copied())).expect("valid arguments");
-    let mut out = Vec::new();
-    let code = run(&app.state, cli.command, &mut out).await.expect("no internal error");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(&app.state, cli.command, &mut out, &mut err).await.expect("no internal error");
+    out.extend_from_slice(&err);
     (code, String::from_utf8(out).unwrap())
 }
 

@@ -245,3 +245,60 @@ async fn reissuing_for_a_teammate_who_never_opened_the_link_replaces_the_undeliv
     let (_, page) = app.teammate_page(&name).await;
     assert_eq!(text_of(&page, "#status"), "active", "revealing a key link activates");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_rotation_step_beside_fifty_audit_writes_and_a_sweeper_loses_nothing() {
+    // C24 with the portal's own rotation code doing its read-then-write.
+    use egx_portal::db::audit::{AuditContext, Event};
+    use egx_portal::domain::AuditAction;
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let name = unique("busy");
+    let (old, _, _) = onboarded(&app, &name).await;
+    let (new, link) = rotate(&app, &name).await;
+    let payload = app.reveal(&app.new_client(), &link).await.unwrap();
+    app.use_key(&new, payload["secret_access_key"].as_str().unwrap()).await;
+    let before = app.count("SELECT MAX(id) FROM audit_events").await;
+
+    let writers: Vec<_> = (0..50)
+        .map(|i| {
+            let state = app.state.clone();
+            tokio::spawn(async move {
+                let ctx = AuditContext::system(&format!("writer-{i}"));
+                egx_portal::db::audit::record_alone(
+                    &state.db,
+                    &ctx,
+                    Event::success(AuditAction::Logout, None),
+                    state.now(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let rotator = {
+        let state = app.state.clone();
+        tokio::spawn(async move { rotation::advance_all(&state).await })
+    };
+    let sweeper = {
+        let state = app.state.clone();
+        tokio::spawn(async move { egx_portal::uploads::sweep_stale(&state, state.now()).await })
+    };
+    for w in writers {
+        w.await.unwrap().expect("no audit write failed (no 'database is locked')");
+    }
+    assert_eq!(rotator.await.unwrap(), 1, "the rotation moved on");
+    sweeper.await.unwrap().expect("the sweeper ran");
+
+    assert_eq!(app.iam_keys(&name).await, vec![(old, false), (new, true)]);
+    let (written, by_rotation): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), SUM(actor = 'system') FROM audit_events WHERE id > ?")
+            .bind(before)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert!(by_rotation >= 2, "the rotation wrote its rows (seen, deactivated)");
+    assert_eq!(written, 50 + by_rotation, "every write is there");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE actor LIKE 'writer-%'").await, 50);
+    let (_, problems) = egx_portal::db::audit::verify(&app.state.db).await.unwrap();
+    assert!(problems.is_empty(), "the hash chain holds: {problems:?}");
+}
