@@ -76,7 +76,7 @@ pub async fn bulk_add(
         .into_iter()
         .map(|r| match r.outcome {
             Outcome::Added { access_key_id, link, link_expires_at, key_verified, attempts } => {
-                let mut message = format!("added, key {access_key_id}");
+                let mut message = format!("key {access_key_id}");
                 if !key_verified {
                     message.push_str(" (AWS had not confirmed the key yet: it may need a few more seconds)");
                 }
