@@ -104,25 +104,37 @@ impl App {
     }
 }
 
-/// Periodic chores, every ten minutes: key rotations move on (the old key is
-/// deactivated once the new one is in use, deleted after the grace period),
-/// and audit retention. Errors are logged, never fatal.
+/// Runs [`housekeeping_once`] at start-up and then every ten minutes (key
+/// rotations waiting for a new key's first use should not wait an hour).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        let moved = crate::lifecycle::rotation::advance_all(&state).await;
-        if moved > 0 {
-            tracing::info!(rotations = moved, "key rotations moved on");
-        }
-        if let Some(days) = state.config.audit_retention_days {
-            let now = state.now();
-            let before = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400) * 86_400;
-            match db::audit::prune(&state.db, before, now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, days, "audit retention: pruned old events"),
-                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
-            }
+        housekeeping_once(&state).await;
+    }
+}
+
+/// The periodic chores: move key rotations on (the old key is deactivated
+/// once the new one is in use, deleted after the grace period), purge expired
+/// one-time links (their ciphertext goes, each expiry audited) and apply
+/// audit retention. Errors are logged, never fatal.
+pub async fn housekeeping_once(state: &AppState) {
+    let moved = crate::lifecycle::rotation::advance_all(state).await;
+    if moved > 0 {
+        tracing::info!(rotations = moved, "key rotations moved on");
+    }
+    let now = state.now();
+    match db::secret_links::purge_expired(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(links = n, "purged expired one-time links"),
+        Err(e) => tracing::warn!(error = %e, "purging expired links failed"),
+    }
+    if let Some(days) = state.config.audit_retention_days {
+        let before = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400) * 86_400;
+        match db::audit::prune(&state.db, before, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, days, "audit retention: pruned old events"),
+            Err(e) => tracing::warn!(error = %e, "audit retention failed"),
         }
     }
 }

@@ -64,6 +64,8 @@ pub enum AuditAction {
     PolicyDetached,
     UserRemovedFromGroup,
     IamUserDeleted,
+    PasswordChanged,
+    LinkExpired,
 }
 
 impl AuditAction {
@@ -127,6 +129,8 @@ impl AuditAction {
         Self::PolicyDetached,
         Self::UserRemovedFromGroup,
         Self::IamUserDeleted,
+        Self::PasswordChanged,
+        Self::LinkExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -190,6 +194,8 @@ impl AuditAction {
             Self::PolicyDetached => "iam.policy_detached",
             Self::UserRemovedFromGroup => "iam.user_removed_from_group",
             Self::IamUserDeleted => "iam.user_deleted",
+            Self::PasswordChanged => "account.password_changed",
+            Self::LinkExpired => "link.expired",
         }
     }
 

@@ -610,3 +610,13 @@ pub fn texts_of(html: &str, selector: &str) -> Vec<String> {
     let sel = Selector::parse(selector).unwrap();
     doc.select(&sel).map(|e| e.text().collect::<String>().trim().to_owned()).collect()
 }
+
+/// Signs `user` in with a client that keeps no cookies; returns the
+/// `name=value` of the session cookie (for raw requests).
+pub async fn session_cookie(app: &TestApp, user: &str, password: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = app.login(&client, user, password).await;
+    assert_eq!(res.status(), 303, "sign-in succeeds");
+    let set = res.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
