@@ -114,6 +114,34 @@ where
     }
 }
 
+type SdkError<E> = aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>;
+
+/// The items of a list call whose "NoSuchEntity" means the user is gone, so
+/// nothing is left to list. Any other failure is an error, never "none".
+pub(crate) fn listed<T, E>(operation: &'static str, result: Result<Vec<T>, SdkError<E>>) -> Result<Vec<T>, IamError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(items) => Ok(items),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(Vec::new()),
+        Err(e) => Err(classify(operation, e)),
+    }
+}
+
+/// The outcome of a change whose "NoSuchEntity" means it was already done:
+/// true when this call made it, false when there was nothing left to change.
+pub(crate) fn changed<T, E>(operation: &'static str, result: Result<T, SdkError<E>>) -> Result<bool, IamError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(false),
+        Err(e) => Err(classify(operation, e)),
+    }
+}
+
 /// Creates the managed upload policy if it is absent; returns its ARN.
 pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<String, IamError> {
     let name = policy_name(bucket);

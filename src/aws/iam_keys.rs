@@ -8,8 +8,8 @@
 
 use aws_sdk_iam::types::StatusType;
 
-use super::iam::{IamError, classify};
-use super::{AwsClients, error_code};
+use super::AwsClients;
+use super::iam::{IamError, changed, classify};
 use crate::domain::IamUserName;
 
 /// One access key of a user.
@@ -94,19 +94,13 @@ pub async fn set_key_active(
     active: bool,
 ) -> Result<Change, IamError> {
     let status = if active { StatusType::Active } else { StatusType::Inactive };
-    match aws.iam.update_access_key().user_name(user.as_str()).access_key_id(access_key_id).status(status).send().await
-    {
-        Ok(_) => Ok(Change::Done),
-        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(Change::AlreadyGone),
-        Err(e) => Err(classify("UpdateAccessKey", e)),
-    }
+    let sent =
+        aws.iam.update_access_key().user_name(user.as_str()).access_key_id(access_key_id).status(status).send().await;
+    Ok(if changed("UpdateAccessKey", sent)? { Change::Done } else { Change::AlreadyGone })
 }
 
 /// Deletes a key (a key already gone counts as deleted).
 pub async fn delete_key(aws: &AwsClients, user: &IamUserName, access_key_id: &str) -> Result<Change, IamError> {
-    match aws.iam.delete_access_key().user_name(user.as_str()).access_key_id(access_key_id).send().await {
-        Ok(_) => Ok(Change::Done),
-        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(Change::AlreadyGone),
-        Err(e) => Err(classify("DeleteAccessKey", e)),
-    }
+    let sent = aws.iam.delete_access_key().user_name(user.as_str()).access_key_id(access_key_id).send().await;
+    Ok(if changed("DeleteAccessKey", sent)? { Change::Done } else { Change::AlreadyGone })
 }

@@ -8,7 +8,7 @@
 //! removes every item; "NoSuchEntity" means already done, so a removal that
 //! stopped half way finishes when run again.
 
-use super::iam::{IamError, classify};
+use super::iam::{IamError, changed, classify, listed};
 use super::{AwsClients, error_code};
 use crate::domain::IamUserName;
 
@@ -81,171 +81,98 @@ pub enum RemovedKind {
     User,
 }
 
-fn gone<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(e: &aws_sdk_iam::error::SdkError<E, R>) -> bool {
-    error_code(e).as_deref() == Some("NoSuchEntity")
-}
-
 /// Runs one step for `user`; returns what it removed (empty when there was
 /// nothing left, including when the user itself is already gone).
 pub async fn run_step(aws: &AwsClients, user: &IamUserName, step: RemovalStep) -> Result<Vec<Removed>, IamError> {
     let iam = &aws.iam;
     let name = user.as_str();
     let mut removed = Vec::new();
-    let mut note = |kind, id: &str| removed.push(Removed { kind, id: id.to_owned() });
+    let mut note = |made: bool, kind, id: &str| {
+        if made {
+            removed.push(Removed { kind, id: id.to_owned() });
+        }
+    };
     match step {
         RemovalStep::AccessKeys => {
-            let keys = match iam.list_access_keys().user_name(name).into_paginator().items().send().try_collect().await
-            {
-                Ok(k) => k,
-                Err(e) if gone(&e) => Vec::new(),
-                Err(e) => return Err(classify("ListAccessKeys", e)),
-            };
-            for id in keys.iter().filter_map(|k| k.access_key_id()) {
-                match iam.delete_access_key().user_name(name).access_key_id(id).send().await {
-                    Ok(_) => note(RemovedKind::AccessKey, id),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeleteAccessKey", e)),
-                }
+            let list = iam.list_access_keys().user_name(name).into_paginator().items().send().try_collect().await;
+            for id in listed("ListAccessKeys", list)?.iter().filter_map(|k| k.access_key_id()) {
+                let sent = iam.delete_access_key().user_name(name).access_key_id(id).send().await;
+                note(changed("DeleteAccessKey", sent)?, RemovedKind::AccessKey, id);
             }
         }
-        RemovalStep::LoginProfile => match iam.delete_login_profile().user_name(name).send().await {
-            Ok(_) => note(RemovedKind::LoginProfile, name),
-            Err(e) if gone(&e) => {}
-            Err(e) => return Err(classify("DeleteLoginProfile", e)),
-        },
+        RemovalStep::LoginProfile => {
+            let sent = iam.delete_login_profile().user_name(name).send().await;
+            note(changed("DeleteLoginProfile", sent)?, RemovedKind::LoginProfile, name);
+        }
         RemovalStep::MfaDevices => {
-            let devices =
-                match iam.list_mfa_devices().user_name(name).into_paginator().items().send().try_collect().await {
-                    Ok(d) => d,
-                    Err(e) if gone(&e) => Vec::new(),
-                    Err(e) => return Err(classify("ListMFADevices", e)),
-                };
-            for serial in devices.iter().map(|d| d.serial_number()) {
-                match iam.deactivate_mfa_device().user_name(name).serial_number(serial).send().await {
-                    Ok(_) => note(RemovedKind::MfaDeactivated, serial),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeactivateMFADevice", e)),
-                }
+            let list = iam.list_mfa_devices().user_name(name).into_paginator().items().send().try_collect().await;
+            for device in listed("ListMFADevices", list)? {
+                let serial = device.serial_number();
+                let sent = iam.deactivate_mfa_device().user_name(name).serial_number(serial).send().await;
+                note(changed("DeactivateMFADevice", sent)?, RemovedKind::MfaDeactivated, serial);
                 // A virtual device is an IAM resource of its own (its serial is
                 // an ARN): delete it too. Hardware and FIDO devices only detach.
                 if serial.starts_with("arn:") && serial.contains(":mfa/") {
-                    match iam.delete_virtual_mfa_device().serial_number(serial).send().await {
-                        Ok(_) => note(RemovedKind::VirtualMfaDeleted, serial),
-                        Err(e) if gone(&e) => {}
-                        Err(e) => return Err(classify("DeleteVirtualMFADevice", e)),
-                    }
+                    let sent = iam.delete_virtual_mfa_device().serial_number(serial).send().await;
+                    note(changed("DeleteVirtualMFADevice", sent)?, RemovedKind::VirtualMfaDeleted, serial);
                 }
             }
         }
         RemovalStep::SigningCertificates => {
-            let certs = match iam
-                .list_signing_certificates()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-            {
-                Ok(c) => c,
-                Err(e) if gone(&e) => Vec::new(),
-                Err(e) => return Err(classify("ListSigningCertificates", e)),
-            };
-            for id in certs.iter().map(|c| c.certificate_id()) {
-                match iam.delete_signing_certificate().user_name(name).certificate_id(id).send().await {
-                    Ok(_) => note(RemovedKind::SigningCertificate, id),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeleteSigningCertificate", e)),
-                }
+            let list =
+                iam.list_signing_certificates().user_name(name).into_paginator().items().send().try_collect().await;
+            for cert in listed("ListSigningCertificates", list)? {
+                let id = cert.certificate_id();
+                let sent = iam.delete_signing_certificate().user_name(name).certificate_id(id).send().await;
+                note(changed("DeleteSigningCertificate", sent)?, RemovedKind::SigningCertificate, id);
             }
         }
         RemovalStep::SshPublicKeys => {
-            let keys =
-                match iam.list_ssh_public_keys().user_name(name).into_paginator().items().send().try_collect().await {
-                    Ok(k) => k,
-                    Err(e) if gone(&e) => Vec::new(),
-                    Err(e) => return Err(classify("ListSSHPublicKeys", e)),
-                };
-            for id in keys.iter().map(|k| k.ssh_public_key_id()) {
-                match iam.delete_ssh_public_key().user_name(name).ssh_public_key_id(id).send().await {
-                    Ok(_) => note(RemovedKind::SshPublicKey, id),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeleteSSHPublicKey", e)),
-                }
+            let list = iam.list_ssh_public_keys().user_name(name).into_paginator().items().send().try_collect().await;
+            for key in listed("ListSSHPublicKeys", list)? {
+                let id = key.ssh_public_key_id();
+                let sent = iam.delete_ssh_public_key().user_name(name).ssh_public_key_id(id).send().await;
+                note(changed("DeleteSSHPublicKey", sent)?, RemovedKind::SshPublicKey, id);
             }
         }
         RemovalStep::ServiceCredentials => {
             for id in list_service_credentials(aws, user).await? {
-                match iam
+                let sent = iam
                     .delete_service_specific_credential()
                     .user_name(name)
                     .service_specific_credential_id(&id)
                     .send()
-                    .await
-                {
-                    Ok(_) => note(RemovedKind::ServiceCredential, &id),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeleteServiceSpecificCredential", e)),
-                }
+                    .await;
+                note(changed("DeleteServiceSpecificCredential", sent)?, RemovedKind::ServiceCredential, &id);
             }
         }
         RemovalStep::InlinePolicies => {
-            let names =
-                match iam.list_user_policies().user_name(name).into_paginator().items().send().try_collect().await {
-                    Ok(n) => n,
-                    Err(e) if gone(&e) => Vec::new(),
-                    Err(e) => return Err(classify("ListUserPolicies", e)),
-                };
-            for policy in &names {
-                match iam.delete_user_policy().user_name(name).policy_name(policy).send().await {
-                    Ok(_) => note(RemovedKind::InlinePolicy, policy),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DeleteUserPolicy", e)),
-                }
+            let list = iam.list_user_policies().user_name(name).into_paginator().items().send().try_collect().await;
+            for policy in listed("ListUserPolicies", list)? {
+                let sent = iam.delete_user_policy().user_name(name).policy_name(&policy).send().await;
+                note(changed("DeleteUserPolicy", sent)?, RemovedKind::InlinePolicy, &policy);
             }
         }
         RemovalStep::AttachedPolicies => {
-            let attached = match iam
-                .list_attached_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-            {
-                Ok(a) => a,
-                Err(e) if gone(&e) => Vec::new(),
-                Err(e) => return Err(classify("ListAttachedUserPolicies", e)),
-            };
-            for arn in attached.iter().filter_map(|p| p.policy_arn()) {
-                match iam.detach_user_policy().user_name(name).policy_arn(arn).send().await {
-                    Ok(_) => note(RemovedKind::AttachedPolicy, arn),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("DetachUserPolicy", e)),
-                }
+            let list =
+                iam.list_attached_user_policies().user_name(name).into_paginator().items().send().try_collect().await;
+            for arn in listed("ListAttachedUserPolicies", list)?.iter().filter_map(|p| p.policy_arn()) {
+                let sent = iam.detach_user_policy().user_name(name).policy_arn(arn).send().await;
+                note(changed("DetachUserPolicy", sent)?, RemovedKind::AttachedPolicy, arn);
             }
         }
         RemovalStep::Groups => {
-            let groups =
-                match iam.list_groups_for_user().user_name(name).into_paginator().items().send().try_collect().await {
-                    Ok(g) => g,
-                    Err(e) if gone(&e) => Vec::new(),
-                    Err(e) => return Err(classify("ListGroupsForUser", e)),
-                };
-            for group in groups.iter().map(|g| g.group_name()) {
-                match iam.remove_user_from_group().user_name(name).group_name(group).send().await {
-                    Ok(_) => note(RemovedKind::Group, group),
-                    Err(e) if gone(&e) => {}
-                    Err(e) => return Err(classify("RemoveUserFromGroup", e)),
-                }
+            let list = iam.list_groups_for_user().user_name(name).into_paginator().items().send().try_collect().await;
+            for group in listed("ListGroupsForUser", list)? {
+                let group = group.group_name();
+                let sent = iam.remove_user_from_group().user_name(name).group_name(group).send().await;
+                note(changed("RemoveUserFromGroup", sent)?, RemovedKind::Group, group);
             }
         }
-        RemovalStep::DeleteUser => match iam.delete_user().user_name(name).send().await {
-            Ok(_) => note(RemovedKind::User, name),
-            Err(e) if gone(&e) => {}
-            Err(e) => return Err(classify("DeleteUser", e)),
-        },
+        RemovalStep::DeleteUser => {
+            let sent = iam.delete_user().user_name(name).send().await;
+            note(changed("DeleteUser", sent)?, RemovedKind::User, name);
+        }
     }
     Ok(removed)
 }
@@ -265,7 +192,7 @@ async fn list_service_credentials(aws: &AwsClients, user: &IamUserName) -> Resul
             .await
         {
             Ok(out) => out,
-            Err(e) if gone(&e) => return Ok(ids),
+            Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => return Ok(ids),
             Err(e) => return Err(classify("ListServiceSpecificCredentials", e)),
         };
         ids.extend(out.service_specific_credentials().iter().map(|c| c.service_specific_credential_id().to_owned()));

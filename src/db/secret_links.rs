@@ -123,17 +123,11 @@ pub async fn revoke_open_for_teammate<'e>(
     reason: &str,
     now: Timestamp,
 ) -> sqlx::Result<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    let query = sqlx::query_as(
         "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
          WHERE teammate_id = ? AND revoked_at IS NULL AND enrolled_at IS NULL AND expires_at > ? RETURNING id",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(teammate_id)
-    .bind(now)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    );
+    revoked_ids(db, query.bind(now).bind(reason).bind(teammate_id).bind(now)).await
 }
 
 /// Revokes the links still carrying `access_key_id` unrevealed (the key was
@@ -144,17 +138,17 @@ pub async fn revoke_unrevealed_for_key<'e>(
     reason: &str,
     now: Timestamp,
 ) -> sqlx::Result<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    let query = sqlx::query_as(
         "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
          WHERE access_key_id = ? AND revealed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING id",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(access_key_id)
-    .bind(now)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    );
+    revoked_ids(db, query.bind(now).bind(reason).bind(access_key_id).bind(now)).await
+}
+
+type IdsQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, (String,), sqlx::sqlite::SqliteArguments>;
+
+async fn revoked_ids<'e>(db: impl SqliteExecutor<'e>, query: IdsQuery<'_>) -> sqlx::Result<Vec<String>> {
+    Ok(query.fetch_all(db).await?.into_iter().map(|(id,)| id).collect())
 }
 
 /// Records the first time the interstitial page was opened.

@@ -128,6 +128,13 @@ pub async fn record_deleted(
     Ok(())
 }
 
+/// What happened to a key that stopped being usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retired {
+    Deactivated,
+    Deleted,
+}
+
 /// [`record_deleted`] inside the caller's transaction.
 pub async fn record_deleted_in(
     tx: &mut SqliteConnection,
@@ -137,29 +144,33 @@ pub async fn record_deleted_in(
     reason: &str,
     now: Timestamp,
 ) -> Result<(), AppError> {
-    db::access_keys::mark_deleted(&mut *tx, access_key_id, now).await?;
-    let event = Event::success(AuditAction::AccessKeyDeleted, user)
-        .with_detail(serde_json::json!({ "access_key_id": access_key_id, "reason": reason }));
-    db::audit::record(tx, ctx, event, now).await?;
-    let revoked = db::secret_links::revoke_unrevealed_for_key(&mut *tx, access_key_id, "key_deleted", now).await?;
-    links::record_revoked(tx, ctx, user, &revoked, "key_deleted", now).await
+    record_retired_in(tx, ctx, user, access_key_id, Retired::Deleted, reason, now).await
 }
 
-/// Records a deactivation (inside the caller's transaction), revoking the
-/// unrevealed links that carry the key.
-pub async fn record_deactivated_in(
+/// Records that a key was deactivated or deleted (inside the caller's
+/// transaction): its audit row, and the links still carrying it unrevealed
+/// are revoked — its secret must not be handed out any more.
+pub async fn record_retired_in(
     tx: &mut SqliteConnection,
     ctx: &AuditContext,
     user: &str,
     access_key_id: &str,
+    how: Retired,
     reason: &str,
     now: Timestamp,
 ) -> Result<(), AppError> {
-    let event = Event::success(AuditAction::AccessKeyDeactivated, user)
+    let (action, link_reason) = match how {
+        Retired::Deactivated => (AuditAction::AccessKeyDeactivated, "key_deactivated"),
+        Retired::Deleted => {
+            db::access_keys::mark_deleted(&mut *tx, access_key_id, now).await?;
+            (AuditAction::AccessKeyDeleted, "key_deleted")
+        }
+    };
+    let event = Event::success(action, user)
         .with_detail(serde_json::json!({ "access_key_id": access_key_id, "reason": reason }));
     db::audit::record(tx, ctx, event, now).await?;
-    let revoked = db::secret_links::revoke_unrevealed_for_key(&mut *tx, access_key_id, "key_deactivated", now).await?;
-    links::record_revoked(tx, ctx, user, &revoked, "key_deactivated", now).await
+    let revoked = db::secret_links::revoke_unrevealed_for_key(&mut *tx, access_key_id, link_reason, now).await?;
+    links::record_revoked(tx, ctx, user, &revoked, link_reason, now).await
 }
 
 /// What the owner can do to one key.
@@ -222,7 +233,7 @@ pub async fn change(
     let is_new = rotation.as_ref().is_some_and(|r| r.new_access_key_id.as_deref() == Some(access_key_id));
     match change {
         KeyChange::Deactivate => {
-            record_deactivated_in(&mut tx, ctx, user.as_str(), access_key_id, "owner", now).await?;
+            record_retired_in(&mut tx, ctx, user.as_str(), access_key_id, Retired::Deactivated, "owner", now).await?;
             if let Some(r) = rotation.as_ref().filter(|_| is_old) {
                 db::key_rotations::mark(&mut *tx, r.id, Mark::OldDeactivated, now).await?;
             }

@@ -413,7 +413,8 @@ async fn advance(state: &AppState, ctx: &AuditContext, user: &IamUserName, r: &R
         let now = state.now();
         let mut tx = db::begin_immediate(&state.db).await.map_err(db_err)?;
         db::key_rotations::mark(&mut *tx, r.id, Mark::OldDeactivated, now).await.map_err(db_err)?;
-        keys::record_deactivated_in(&mut tx, ctx, user.as_str(), old, "rotation: the new key is in use", now)
+        let reason = "rotation: the new key is in use";
+        keys::record_retired_in(&mut tx, ctx, user.as_str(), old, keys::Retired::Deactivated, reason, now)
             .await
             .map_err(app_err)?;
         tx.commit().await.map_err(db_err)?;

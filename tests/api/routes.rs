@@ -50,9 +50,7 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("POST", "/admin/teammates/{name}/reissue", Group::Owner),
     ("POST", "/admin/teammates/{name}/rotation/confirm", Group::Owner),
     ("POST", "/admin/teammates/{name}/rotation/cancel", Group::Owner),
-    ("POST", "/admin/teammates/{name}/keys/{key_id}/deactivate", Group::Owner),
-    ("POST", "/admin/teammates/{name}/keys/{key_id}/reactivate", Group::Owner),
-    ("POST", "/admin/teammates/{name}/keys/{key_id}/delete", Group::Owner),
+    ("POST", "/admin/teammates/{name}/keys/{key_id}/{change}", Group::Owner),
     ("POST", "/admin/teammates/{name}/links", Group::Owner),
     ("POST", "/admin/teammates/{name}/links/{link_id}/revoke", Group::Owner),
     ("POST", "/admin/teammates/{name}/disable", Group::Owner),
@@ -156,6 +154,7 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
             // access decision is what answers, and nothing real is changed.
             .replace("{name}", "nobody-known")
             .replace("{key_id}", "AKIAIOSFODNN7EXAMPLE")
+            .replace("{change}", "deactivate")
             .replace("{link_id}", &"C".repeat(22))
             .replace("{number}", "1")
     };

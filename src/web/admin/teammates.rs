@@ -10,13 +10,15 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::auth::AuthSession;
 use crate::clock::{Timestamp, format_utc};
+use crate::db::audit::AuditContext;
 use crate::db::key_rotations::Rotation;
 use crate::db::secret_links::LinkState;
 use crate::db::teammates::Teammate;
@@ -305,18 +307,15 @@ fn require_typed_name(form: &ActionForm, name: &str) -> Result<(), AppError> {
 }
 
 pub async fn resume_teammate(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
     let parsed = IamUserName::parse(&name).map_err(|_| AppError::NotFound)?;
-    crate::lifecycle::teammate(&state, &name).await?;
-    match provision::add_teammate(&state, &meta.audit(&session.username), &parsed).await {
-        Ok(done) => Ok(provisioned_page(&session, done)),
-        Err(e) if shown_on_page(&e) => detail_response(&state, &session, &name, None, Some(e)).await,
-        Err(e) => Err(e),
+    crate::lifecycle::teammate(&act.state, &name).await?;
+    match provision::add_teammate(&act.state, &act.ctx, &parsed).await {
+        Ok(done) => Ok(provisioned_page(&act.session, done)),
+        Err(e) => act.refused(&name, e).await,
     }
 }
 
@@ -461,92 +460,98 @@ pub async fn teammate_page(
     Ok(detail_page(&state, &session, &name, notice, None).await?.into_response())
 }
 
-/// Runs an action; on success redirects to the teammate's page with a
-/// notice, on an error the owner can act on shows it there.
-async fn finish(
-    state: &AppState,
-    session: &AuthSession,
-    name: &str,
-    done: &str,
-    result: Result<(), AppError>,
-) -> AppResult<Response> {
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/teammates/{name}?done={done}")).into_response()),
-        Err(e) if shown_on_page(&e) => detail_response(state, session, name, None, Some(e)).await,
-        Err(e) => Err(e),
+/// What every action needs: the state, who acts, and the audit context
+/// (actor, address, user agent) its rows are written with.
+pub struct Action {
+    state: AppState,
+    session: AuthSession,
+    ctx: AuditContext,
+}
+
+impl FromRequestParts<AppState> for Action {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = AuthSession::from_request_parts(parts, state).await?;
+        let Ok(meta) = ClientMeta::from_request_parts(parts, state).await;
+        Ok(Self { state: state.clone(), ctx: meta.audit(&session.username), session })
     }
 }
 
-pub async fn rotate_key(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
-    Path(name): Path<String>,
-    Form(_form): Form<ActionForm>,
-) -> AppResult<Response> {
-    let started = rotation::start(&state, &meta.audit(&session.username), &name).await;
-    rotation_result(&state, &session, &name, started).await
+impl Action {
+    /// An error the owner can act on is shown on the teammate's page;
+    /// anything else is the error page.
+    async fn refused(&self, name: &str, e: AppError) -> AppResult<Response> {
+        if shown_on_page(&e) { detail_response(&self.state, &self.session, name, None, Some(e)).await } else { Err(e) }
+    }
+
+    /// On success redirects to the teammate's page with a notice (`?done=`).
+    async fn finish(&self, name: &str, done: &str, result: Result<(), AppError>) -> AppResult<Response> {
+        match result {
+            Ok(()) => Ok(Redirect::to(&format!("/admin/teammates/{name}?done={done}")).into_response()),
+            Err(e) => self.refused(name, e).await,
+        }
+    }
+
+    /// The page with the rotation's new link, or the refusal.
+    async fn rotation_page(
+        &self,
+        name: &str,
+        started: Result<rotation::RotationStarted, AppError>,
+    ) -> AppResult<Response> {
+        let r = match started {
+            Ok(r) => r,
+            Err(e) => return self.refused(name, e).await,
+        };
+        let mut notes: Vec<String> =
+            r.deleted_first.iter().map(|(id, why)| format!("Deleted key {id} first: {why}.")).collect();
+        match &r.old_access_key_id {
+            Some(old) => notes.push(format!(
+                "The old key {old} stays active until the new key is used (checked regularly) or you confirm on \
+                 {name}'s page; then it is deactivated, and deleted {} days later.",
+                self.state.config.rotation_grace_secs / 86_400
+            )),
+            None => notes.push("There was no active key to replace.".to_owned()),
+        }
+        Ok(LinkIssuedPage {
+            nav: Nav::of(&self.session),
+            heading: format!("New key for {}", r.username),
+            username: r.username,
+            access_key_id: Some(r.new_access_key_id),
+            link: r.link.expose().to_owned(),
+            expires: format_utc(r.link_expires_at),
+            key_verified: r.key_verified,
+            notes,
+        }
+        .into_no_store())
+    }
+}
+
+pub async fn rotate_key(act: Action, Path(name): Path<String>, Form(_form): Form<ActionForm>) -> AppResult<Response> {
+    let started = rotation::start(&act.state, &act.ctx, &name).await;
+    act.rotation_page(&name, started).await
 }
 
 pub async fn reissue_key_link(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let started = rotation::reissue(&state, &meta.audit(&session.username), &name).await;
-    rotation_result(&state, &session, &name, started).await
-}
-
-async fn rotation_result(
-    state: &AppState,
-    session: &AuthSession,
-    name: &str,
-    started: Result<rotation::RotationStarted, AppError>,
-) -> AppResult<Response> {
-    let r = match started {
-        Ok(r) => r,
-        Err(e) if shown_on_page(&e) => return detail_response(state, session, name, None, Some(e)).await,
-        Err(e) => return Err(e),
-    };
-    let mut notes: Vec<String> =
-        r.deleted_first.iter().map(|(id, why)| format!("Deleted key {id} first: {why}.")).collect();
-    match &r.old_access_key_id {
-        Some(old) => notes.push(format!(
-            "The old key {old} stays active until the new key is used (checked regularly) or you confirm on \
-             {name}'s page; then it is deactivated, and deleted {} days later.",
-            state.config.rotation_grace_secs / 86_400
-        )),
-        None => notes.push("There was no active key to replace.".to_owned()),
-    }
-    Ok(LinkIssuedPage {
-        nav: Nav::of(session),
-        heading: format!("New key for {}", r.username),
-        username: r.username,
-        access_key_id: Some(r.new_access_key_id),
-        link: r.link.expose().to_owned(),
-        expires: format_utc(r.link_expires_at),
-        key_verified: r.key_verified,
-        notes,
-    }
-    .into_no_store())
+    let started = rotation::reissue(&act.state, &act.ctx, &name).await;
+    act.rotation_page(&name, started).await
 }
 
 pub async fn issue_account_link(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let link = match links::issue_account_link(&state, &meta.audit(&session.username), &name).await {
+    let link = match links::issue_account_link(&act.state, &act.ctx, &name).await {
         Ok(l) => l,
-        Err(e) if shown_on_page(&e) => return detail_response(&state, &session, &name, None, Some(e)).await,
-        Err(e) => return Err(e),
+        Err(e) => return act.refused(&name, e).await,
     };
     Ok(LinkIssuedPage {
-        nav: Nav::of(&session),
+        nav: Nav::of(&act.session),
         heading: format!("Portal account link for {name}"),
         username: name.clone(),
         access_key_id: None,
@@ -561,124 +566,81 @@ pub async fn issue_account_link(
 }
 
 pub async fn confirm_rotation(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let result = rotation::confirm(&state, &meta.audit(&session.username), &name).await;
-    finish(&state, &session, &name, "rotation-confirmed", result).await
+    let result = rotation::confirm(&act.state, &act.ctx, &name).await;
+    act.finish(&name, "rotation-confirmed", result).await
 }
 
 pub async fn cancel_rotation(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> AppResult<Response> {
     let result = match require_typed_name(&form, &name) {
-        Ok(()) => rotation::cancel(&state, &meta.audit(&session.username), &name).await,
+        Ok(()) => rotation::cancel(&act.state, &act.ctx, &name).await,
         Err(e) => Err(e),
     };
-    finish(&state, &session, &name, "rotation-cancelled", result).await
+    act.finish(&name, "rotation-cancelled", result).await
 }
 
-async fn change_key(
-    state: &AppState,
-    session: &AuthSession,
-    meta: &ClientMeta,
-    name: &str,
-    key_id: &str,
-    change: KeyChange,
-    form: &ActionForm,
+/// `POST /admin/teammates/<name>/keys/<key id>/<change>`: deactivate,
+/// reactivate or delete (the name typed) one key.
+pub async fn change_key(
+    act: Action,
+    Path((name, key_id, change)): Path<(String, String, String)>,
+    Form(form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let (done, typed) = match change {
-        KeyChange::Deactivate => ("key-deactivated", Ok(())),
-        KeyChange::Reactivate => ("key-reactivated", Ok(())),
-        KeyChange::Delete => ("key-deleted", require_typed_name(form, name)),
+    let (change, done, typed) = match change.as_str() {
+        "deactivate" => (KeyChange::Deactivate, "key-deactivated", Ok(())),
+        "reactivate" => (KeyChange::Reactivate, "key-reactivated", Ok(())),
+        "delete" => (KeyChange::Delete, "key-deleted", require_typed_name(&form, &name)),
+        _ => return Err(AppError::NotFound),
     };
     let result = match typed {
-        Ok(()) => keys::change(state, &meta.audit(&session.username), name, key_id, change).await,
+        Ok(()) => keys::change(&act.state, &act.ctx, &name, &key_id, change).await,
         Err(e) => Err(e),
     };
-    finish(state, session, name, done, result).await
-}
-
-pub async fn deactivate_key(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
-    Path((name, key_id)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
-) -> AppResult<Response> {
-    change_key(&state, &session, &meta, &name, &key_id, KeyChange::Deactivate, &form).await
-}
-
-pub async fn reactivate_key(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
-    Path((name, key_id)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
-) -> AppResult<Response> {
-    change_key(&state, &session, &meta, &name, &key_id, KeyChange::Reactivate, &form).await
-}
-
-pub async fn delete_key(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
-    Path((name, key_id)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
-) -> AppResult<Response> {
-    change_key(&state, &session, &meta, &name, &key_id, KeyChange::Delete, &form).await
+    act.finish(&name, done, result).await
 }
 
 pub async fn revoke_link(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path((name, link_id)): Path<(String, String)>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let result = links::revoke(&state, &meta.audit(&session.username), &name, &link_id).await;
-    finish(&state, &session, &name, "link-revoked", result).await
+    let result = links::revoke(&act.state, &act.ctx, &name, &link_id).await;
+    act.finish(&name, "link-revoked", result).await
 }
 
 pub async fn disable_teammate(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let result = accounts::set_enabled(&state, &meta.audit(&session.username), &name, false).await.map(|_| ());
-    finish(&state, &session, &name, "disabled", result).await
+    let result = accounts::set_enabled(&act.state, &act.ctx, &name, false).await.map(|_| ());
+    act.finish(&name, "disabled", result).await
 }
 
 pub async fn enable_teammate(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(_form): Form<ActionForm>,
 ) -> AppResult<Response> {
-    let result = accounts::set_enabled(&state, &meta.audit(&session.username), &name, true).await.map(|_| ());
-    finish(&state, &session, &name, "enabled", result).await
+    let result = accounts::set_enabled(&act.state, &act.ctx, &name, true).await.map(|_| ());
+    act.finish(&name, "enabled", result).await
 }
 
 pub async fn remove_teammate(
-    State(state): State<AppState>,
-    session: AuthSession,
-    meta: ClientMeta,
+    act: Action,
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> AppResult<Response> {
     let result = match require_typed_name(&form, &name) {
-        Ok(()) => removal::remove(&state, &meta.audit(&session.username), &name).await.map(|_| ()),
+        Ok(()) => removal::remove(&act.state, &act.ctx, &name).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    finish(&state, &session, &name, "removed", result).await
+    act.finish(&name, "removed", result).await
 }
