@@ -83,6 +83,7 @@ pub async fn adopt(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> 
     let bucket = &state.config.bucket;
     let what = format!("Could not adopt {user}");
     let arn = iam::policy_arn(&state.aws, bucket).await.map_err(|e| upstream(&what, e))?;
+    // SECURITY: only a user that carries the portal's policy is adopted, whatever the form named.
     match iam::has_policy(&state.aws, name, &arn).await {
         Ok(true) => {}
         Ok(false) => {

@@ -208,6 +208,7 @@ pub async fn change(
     let keys = iam_keys::list_key_metadata(&state.aws, &user)
         .await
         .map_err(|e| upstream(&format!("Could not {} the key", change.verb()), e))?;
+    // SECURITY: only a key IAM lists for this teammate's own user is touched.
     if !keys.iter().any(|k| k.access_key_id == access_key_id) {
         return Err(AppError::NotFound);
     }

@@ -137,6 +137,7 @@ pub async fn revoke(state: &AppState, ctx: &AuditContext, name: &str, link_id: &
     let t = teammate(state, name).await?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
+    // SECURITY: a link is revoked only through the teammate it belongs to.
     let link = db::secret_links::find(&mut *tx, link_id).await?.filter(|l| l.teammate_id == t.id);
     let Some(link) = link else {
         return Err(AppError::NotFound);

@@ -51,7 +51,7 @@ pub async fn remove(state: &AppState, ctx: &AuditContext, name: &str) -> Result<
         return Ok(RemovalReport { already_removed: true, ..Default::default() });
     }
     let user = iam_name(&t)?;
-    // Only a user the portal manages is deleted (adoption tags the user too).
+    // SECURITY: only a user the portal manages (managed-by tag; adoption sets it) is deleted.
     match iam::is_managed(&state.aws, &user).await {
         Ok(true) => {}
         Ok(false) => {
@@ -70,6 +70,7 @@ pub async fn remove(state: &AppState, ctx: &AuditContext, name: &str) -> Result<
     db::teammates::start_removal(&mut *tx, t.id, now).await?;
     if let Some(account_id) = t.account_id {
         db::accounts::set_disabled(&mut *tx, account_id, Some(t.account_disabled_at.unwrap_or(now))).await?;
+        // SECURITY: the portal account is disabled and its sessions end before IAM is touched.
         report.sessions_ended = db::sessions::delete_for_account(&mut *tx, account_id).await?;
     }
     let revoked = db::secret_links::revoke_open_for_teammate(&mut *tx, t.id, "removal", now).await?;
