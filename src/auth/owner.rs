@@ -44,7 +44,7 @@ pub async fn create_owner(
     setup_token_digest: Option<&str>,
 ) -> Result<i64, OwnerError> {
     check_username(username).map_err(OwnerError::Invalid)?;
-    check_new_password(password.expose(), confirm.expose()).map_err(OwnerError::Invalid)?;
+    check_new_password(password.expose(), confirm.expose(), username).map_err(OwnerError::Invalid)?;
     let hash = state.hasher.hash(password).await.map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
