@@ -74,6 +74,12 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: none).
     pub trusted_proxies: Vec<IpNet>,
+    /// Teammate keys: flag active keys older than this many days (rotate them).
+    pub key_max_age_days: u64,
+    /// Teammate keys: flag active keys not used for this many days.
+    pub key_unused_days: u64,
+    /// Key rotation: how long a replaced key stays deactivated before it is deleted.
+    pub rotation_grace_secs: i64,
 }
 
 /// An address range like `10.0.0.0/8` or a single address.
@@ -223,6 +229,10 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let key_max_age_days = number("EGX_KEY_MAX_AGE_DAYS", 90, 1, 36_500)?;
+        let key_unused_days = number("EGX_KEY_UNUSED_DAYS", 45, 1, 36_500)?;
+        let rotation_grace_days = number("EGX_ROTATION_GRACE_DAYS", 7, 0, 365)?;
+
         let log_format = match get("EGX_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -255,6 +265,9 @@ impl Config {
             trusted_proxies,
             link_rate_per_minute,
             master_key_file,
+            key_max_age_days,
+            key_unused_days,
+            rotation_grace_secs: (rotation_grace_days * 86_400) as i64,
         })
     }
 

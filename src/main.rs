@@ -39,6 +39,11 @@ enum Command {
     },
     /// Abort teammates' multipart uploads idle for EGX_STALE_UPLOAD_HOURS (one sweep; `serve` runs it hourly).
     SweepUploads,
+    /// Manage teammates: add, bulk-add, list, rotate keys, remove, adopt, … (same powers as the pages).
+    Teammate {
+        #[command(subcommand)]
+        command: egx_portal::teammate_cli::TeammateCommand,
+    },
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
@@ -190,6 +195,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let aborted = egx_portal::uploads::sweep_stale(&state, state.now()).await?;
             println!("aborted {aborted} stale multipart upload(s)");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Teammate { command } => {
+            // No listener: this runs beside a serving portal (or without one).
+            let state = egx_portal::state::AppState::offline(config).await?;
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let code = egx_portal::teammate_cli::run(&state, command, &mut out, &mut err).await?;
+            state.db.close().await;
+            Ok(ExitCode::from(code))
         }
         Command::Owner { command: OwnerCommand::Create { username } } => {
             let mut password = String::new();

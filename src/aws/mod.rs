@@ -13,7 +13,10 @@
 //! * Credentials come from the standard chain; start-up fails with a clear
 //!   message when none can be found (C20).
 
+pub mod faults;
 pub mod iam;
+pub mod iam_keys;
+pub mod iam_removal;
 pub mod s3;
 
 use std::time::Duration;
@@ -39,6 +42,8 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     sdk_config: SdkConfig,
     sts_endpoint: Option<String>,
+    /// The HTTP client of the IAM and STS clients (the fault seam in tests).
+    iam_http: SharedHttpClient,
     account_id: std::sync::Arc<OnceCell<String>>,
 }
 
@@ -51,6 +56,20 @@ impl AwsClients {
     /// Builds the clients. `credentials` overrides the standard chain (used
     /// by tests that talk to several emulators from one process).
     pub async fn build(config: &Config, credentials: Option<Credentials>) -> anyhow::Result<Self> {
+        Self::build_with(config, credentials, None).await
+    }
+
+    /// [`AwsClients::build`], with IAM and STS requests going through a
+    /// fault-injecting seam (tests that make AWS fail on purpose).
+    pub async fn build_with(
+        config: &Config,
+        credentials: Option<Credentials>,
+        faults: Option<&faults::Faults>,
+    ) -> anyhow::Result<Self> {
+        let iam_http = match faults {
+            Some(f) => f.wrap(http_client()),
+            None => http_client(),
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .http_client(http_client())
@@ -93,15 +112,15 @@ impl AwsClients {
             aws_sdk_s3::Client::from_conf(b.build())
         };
         let iam = {
-            let mut b = aws_sdk_iam::config::Builder::from(&sdk_config);
+            let mut b = aws_sdk_iam::config::Builder::from(&sdk_config).http_client(iam_http.clone());
             if let Some(endpoint) = &config.iam_endpoint {
                 b = b.endpoint_url(endpoint.as_str().trim_end_matches('/'));
             }
             aws_sdk_iam::Client::from_conf(b.build())
         };
         let sts_endpoint = config.sts_endpoint.as_ref().map(|e| e.as_str().trim_end_matches('/').to_owned());
-        let sts = sts_client(&sdk_config, sts_endpoint.as_deref(), None);
-        Ok(Self { iam, s3, sts, sdk_config, sts_endpoint, account_id: Default::default() })
+        let sts = sts_client(&sdk_config, &iam_http, sts_endpoint.as_deref(), None);
+        Ok(Self { iam, s3, sts, sdk_config, sts_endpoint, iam_http, account_id: Default::default() })
     }
 
     /// The AWS account id of the portal's own identity (cached).
@@ -118,12 +137,17 @@ impl AwsClients {
 
     /// An STS client that signs with the given (teammate's) key.
     pub fn sts_with_key(&self, credentials: Credentials) -> aws_sdk_sts::Client {
-        sts_client(&self.sdk_config, self.sts_endpoint.as_deref(), Some(credentials))
+        sts_client(&self.sdk_config, &self.iam_http, self.sts_endpoint.as_deref(), Some(credentials))
     }
 }
 
-fn sts_client(sdk: &SdkConfig, endpoint: Option<&str>, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::config::Builder::from(sdk);
+fn sts_client(
+    sdk: &SdkConfig,
+    http: &SharedHttpClient,
+    endpoint: Option<&str>,
+    credentials: Option<Credentials>,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).http_client(http.clone());
     if let Some(endpoint) = endpoint {
         b = b.endpoint_url(endpoint);
     }
