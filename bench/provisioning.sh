@@ -6,8 +6,8 @@
 # exactly the same names team-01..team-NN from the same empty state):
 #   runbook      iam/create_team_users.sh NAME BUCKET (awscli) looped over the names
 #   portal-bulk  the portal's bulk add: ONE POST of all names to
-#                BENCH_BULK_PATH (default /admin/teammates/bulk) in form field
-#                BENCH_BULK_FIELD (default usernames), as the owner's browser sends it
+#                BENCH_BULK_PATH (default /admin/bulk-add) in form field
+#                BENCH_BULK_FIELD (default names), as the owner's browser sends it
 #   portal-form  the portal's "Add teammate" form, once per name, one after another
 # A portal without the bulk route answers 404: that half is then reported as
 # "not available" and the form half still runs.
@@ -19,8 +19,8 @@ bench_init provisioning
 ensure_node_deps "$BENCH_DIR/node"
 
 N=${BENCH_TEAMMATES:-50}
-BULK_PATH=${BENCH_BULK_PATH:-/admin/teammates/bulk}
-BULK_FIELD=${BENCH_BULK_FIELD:-usernames}
+BULK_PATH=${BENCH_BULK_PATH:-/admin/bulk-add}
+BULK_FIELD=${BENCH_BULK_FIELD:-names}
 BUCKET=egx-bench-provisioning
 SUMMARY="$RESULTS/summary.json"
 json_set "$SUMMARY" teammates "$N"
