@@ -182,7 +182,7 @@ if runs:
     w("|---:|---|---:|---:|---|---:|---:|---:|")
     for r in runs:
         w(f"| {r['run']} | {'portal page' if r['how'] == 'page' else 'aws s3 cp'} | {num(r['seconds'], 2)} | "
-          f"{num(r['mb_per_s'], 1)} | {r['sha256_matches']} | {num(r.get('portal_bytes_via_relay'), 0)} | "
+          f"{num(r['mb_per_s'], 1)} | {'yes' if r['sha256_matches'] else '**NO**'} | {num(r.get('portal_bytes_via_relay'), 0)} | "
           f"{num(r.get('portal_wchar'), 0)} | {num(r.get('portal_rchar'), 0)} |")
     w("")
     page = [r["seconds"] for r in runs if r["how"] == "page"]
@@ -210,7 +210,8 @@ if f:
     w("|---|---:|---:|---:|---|")
     def frow(label, a, b, target, unit, fmt=1):
         ok = a is not None and a <= target
-        w(f"| {label} | {num(a, fmt)} {unit} | {num(b, fmt)} {unit} | ≤ {target} {unit} | {verdict(ok)} |")
+        cell = lambda v: "—" if v is None else f"{num(v, fmt)} {unit}"
+        w(f"| {label} | {cell(a)} | {cell(b)} | ≤ {target} {unit} | {verdict(ok)} |")
     frow("RSS right after start-up", mib(f.get("portal_rss_start_kib")), None, 20, "MiB")
     frow("idle RSS after sign-ins (glibc malloc defaults)", mib(f.get("portal_rss_idle_kib")), mib(f.get("companion_rss_idle_kib")), 20, "MiB")
     frow("idle RSS after sign-ins, `MALLOC_MMAP_THRESHOLD_=131072`", mib(f.get("portal_tuned_rss_idle_kib")), None, 20, "MiB")
