@@ -35,6 +35,8 @@ pub enum AuditAction {
     TotpEnabled,
     TotpDisabled,
     RecoveryCodeUsed,
+    OwnerPasswordReset,
+    BackupCreated,
 }
 
 impl AuditAction {
@@ -69,6 +71,8 @@ impl AuditAction {
         Self::TotpEnabled,
         Self::TotpDisabled,
         Self::RecoveryCodeUsed,
+        Self::OwnerPasswordReset,
+        Self::BackupCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +107,8 @@ impl AuditAction {
             Self::TotpEnabled => "two_factor.enabled",
             Self::TotpDisabled => "two_factor.disabled",
             Self::RecoveryCodeUsed => "two_factor.recovery_code_used",
+            Self::OwnerPasswordReset => "owner.password_reset",
+            Self::BackupCreated => "backup.created",
         }
     }
 

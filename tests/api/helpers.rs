@@ -163,7 +163,10 @@ pub struct TestApp {
     pub bucket: String,
     pub emulator: Emulator,
     pub client: reqwest::Client,
+    /// Where `/metrics` is served, when the test set `EGX_METRICS_LISTEN`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     vars: Vec<(&'static str, String)>,
+    credentials: Credentials,
     _data: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -176,11 +179,13 @@ pub struct Spawn {
     pub env: Vec<(&'static str, String)>,
     /// Whether to create the bucket (with CORS for the app's origin).
     pub create_bucket: bool,
+    /// The portal's own AWS identity (default: the emulator's admin).
+    pub credentials: Option<Credentials>,
 }
 
 impl Spawn {
     pub fn on(backend: Backend) -> Self {
-        Self { backend, env: Vec::new(), create_bucket: true }
+        Self { backend, env: Vec::new(), create_bucket: true, credentials: None }
     }
 }
 
@@ -205,7 +210,8 @@ impl TestApp {
         ];
         vars.extend(opts.env);
         let clock = ManualClock::starting_now();
-        let (base, state, setup_link, tx, server) = start(&vars, &emulator, &clock).await;
+        let credentials = opts.credentials.unwrap_or_else(|| emulator.credentials());
+        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &credentials, &clock).await;
         if opts.create_bucket {
             create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
         }
@@ -217,7 +223,9 @@ impl TestApp {
             bucket,
             emulator,
             client: new_client(),
+            metrics_addr,
             vars,
+            credentials,
             _data: data,
             shutdown: Some(tx),
             server: Some(server),
@@ -236,8 +244,9 @@ impl TestApp {
         let mut vars = std::mem::take(&mut self.vars);
         let address = self.base.trim_start_matches("http://").to_owned();
         vars.push(("EGX_LISTEN", address));
-        let (base, state, setup_link, tx, server) = start(&vars, &self.emulator, &self.clock).await;
+        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &self.credentials, &self.clock).await;
         assert_eq!(base, self.base, "the same address");
+        self.metrics_addr = metrics_addr;
         self.state = state;
         self.setup_link = setup_link;
         self.vars = vars;
@@ -426,21 +435,29 @@ impl Drop for TestApp {
     }
 }
 
-type Started = (String, AppState, Option<String>, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+type Started = (
+    String,
+    AppState,
+    Option<String>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    Option<std::net::SocketAddr>,
+);
 
 /// Builds and starts the app exactly as `main` does.
-async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &ManualClock) -> Started {
+async fn start(vars: &[(&'static str, String)], credentials: &Credentials, clock: &ManualClock) -> Started {
     let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test configuration is valid");
     let app = App::build(
         config,
-        Overrides { credentials: Some(emulator.credentials()), clock: Some(Arc::new(clock.clone())) },
+        Overrides { credentials: Some(credentials.clone()), clock: Some(Arc::new(clock.clone())) },
     )
     .await
     .expect("the app builds");
     let base = format!("http://{}", app.local_addr().unwrap());
     let state = app.state().clone();
     let setup_link = app.setup_link().map(str::to_owned);
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(
         async move {
@@ -448,7 +465,7 @@ async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &Man
         },
         Duration::from_secs(5),
     ));
-    (base, state, setup_link, tx, server)
+    (base, state, setup_link, tx, server, metrics_addr)
 }
 
 fn new_client() -> reqwest::Client {

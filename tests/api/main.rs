@@ -7,12 +7,15 @@
 mod audit;
 mod bad_input;
 mod browser;
+mod cli;
 mod doctor;
 mod helpers;
 mod journey;
 mod links;
 mod multipart;
+mod ops;
 mod policy;
+mod portal_policy;
 mod presign;
 mod properties;
 mod routes;
