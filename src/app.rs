@@ -191,11 +191,8 @@ pub async fn healthcheck(listen: SocketAddr, path: &str) -> bool {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut target = listen;
     if target.ip().is_unspecified() {
-        let loopback: std::net::IpAddr = if target.is_ipv6() {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        };
+        let loopback: std::net::IpAddr =
+            if target.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() };
         target.set_ip(loopback);
     }
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");

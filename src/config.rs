@@ -733,13 +733,17 @@ mod tests {
 
     #[test]
     fn a_missing_or_empty_secret_file_names_its_variable_and_path() {
-        let err = with(&[("AWS_ACCESS_KEY_ID", "AKID".into()), ("AWS_SECRET_ACCESS_KEY_FILE", "/nonexistent/k".into())])
-            .unwrap_err();
+        let err =
+            with(&[("AWS_ACCESS_KEY_ID", "AKID".into()), ("AWS_SECRET_ACCESS_KEY_FILE", "/nonexistent/k".into())])
+                .unwrap_err();
         assert_eq!(err.variable, "AWS_SECRET_ACCESS_KEY_FILE");
         assert!(err.message.contains("/nonexistent/k"), "{}", err.message);
         let empty = temp_file("\n");
-        let err = with(&[("AWS_ACCESS_KEY_ID", "AKID".into()), ("AWS_SECRET_ACCESS_KEY_FILE", empty.0.display().to_string())])
-            .unwrap_err();
+        let err = with(&[
+            ("AWS_ACCESS_KEY_ID", "AKID".into()),
+            ("AWS_SECRET_ACCESS_KEY_FILE", empty.0.display().to_string()),
+        ])
+        .unwrap_err();
         assert!(err.message.ends_with("is empty"), "{}", err.message);
     }
 
@@ -817,7 +821,8 @@ mod tests {
 
     #[test]
     fn unknown_egx_variables_are_warned_about_with_a_suggestion() {
-        let warnings = unknown_variables(["EGX_BUKET", "EGX_BUCKET", "EGX_TEST_MOTO_URL", "HOME", "EGX_NOPE"].into_iter());
+        let warnings =
+            unknown_variables(["EGX_BUKET", "EGX_BUCKET", "EGX_TEST_MOTO_URL", "HOME", "EGX_NOPE"].into_iter());
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("did you mean EGX_BUCKET?"));
         assert!(!warnings[1].contains("did you mean"));

@@ -395,9 +395,10 @@ pub async fn run_all(aws: &crate::aws::AwsClients, config: &Config, origin: &str
 async fn check_permissions(aws: &crate::aws::AwsClients, config: &Config) -> Check {
     use crate::aws::permissions::{Verdict, check};
     let (status, detail) = match check(aws, &config.bucket).await {
-        Verdict::Allowed { principal, actions, excess } if excess.is_empty() => {
-            (Status::Ok, format!("The portal's identity {principal} may do all {actions} things it needs (IAM policy simulation)."))
-        }
+        Verdict::Allowed { principal, actions, excess } if excess.is_empty() => (
+            Status::Ok,
+            format!("The portal's identity {principal} may do all {actions} things it needs (IAM policy simulation)."),
+        ),
         Verdict::Allowed { principal, actions, excess } => (
             Status::Ok,
             format!(

@@ -19,9 +19,9 @@
 //! * [`backup`]: the online SQLite backup behind `egx-portal backup`.
 
 pub mod app;
-pub mod backup;
 pub mod auth;
 pub mod aws;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -155,7 +155,9 @@ fn init_logging(format: LogFormat, filter: Option<&str>) {
     let default = "info,aws_config=warn,aws_smithy_runtime=warn";
     let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: `docker logs` and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -385,9 +387,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                         Err(e) => Err(anyhow::anyhow!("{e}")),
                     }
                 }
-                OwnerCommand::ResetPassword { username, disable_2fa } => owner_outcome(
-                    owner::reset_owner(&state, &ctx, username.as_deref(), password, disable_2fa).await,
-                ),
+                OwnerCommand::ResetPassword { username, disable_2fa } => {
+                    owner_outcome(owner::reset_owner(&state, &ctx, username.as_deref(), password, disable_2fa).await)
+                }
                 OwnerCommand::Disable2fa { username } => {
                     owner_outcome(owner::reset_owner(&state, &ctx, username.as_deref(), None, true).await)
                 }

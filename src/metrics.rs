@@ -146,7 +146,10 @@ impl Metrics {
             for (route, h) in map.iter() {
                 let route = escape(route);
                 for (bound, n) in BUCKETS.iter().zip(h.counts.iter()) {
-                    let _ = writeln!(out, "egx_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "egx_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                    );
                 }
                 let _ = writeln!(
                     out,
@@ -168,12 +171,18 @@ impl Metrics {
 fn render_audit(rows: &[(String, String, i64)], out: &mut String) {
     family(out, "egx_audit_events_total", "counter", "Audited events ever written, by action and outcome.");
     for (action, outcome, n) in rows {
-        let _ = writeln!(out, "egx_audit_events_total{{action=\"{}\",outcome=\"{}\"}} {n}", escape(action), escape(outcome));
+        let _ = writeln!(
+            out,
+            "egx_audit_events_total{{action=\"{}\",outcome=\"{}\"}} {n}",
+            escape(action),
+            escape(outcome)
+        );
     }
     family(out, "egx_uploads_total", "counter", "Upload events (audit actions upload.*), by event and outcome.");
     for (action, outcome, n) in rows {
         if let Some(event) = action.strip_prefix("upload.") {
-            let _ = writeln!(out, "egx_uploads_total{{event=\"{}\",outcome=\"{}\"}} {n}", escape(event), escape(outcome));
+            let _ =
+                writeln!(out, "egx_uploads_total{{event=\"{}\",outcome=\"{}\"}} {n}", escape(event), escape(outcome));
         }
     }
     family(
@@ -184,8 +193,12 @@ fn render_audit(rows: &[(String, String, i64)], out: &mut String) {
     );
     for (action, outcome, n) in rows {
         if action.starts_with("teammate.") || action.starts_with("iam.") {
-            let _ =
-                writeln!(out, "egx_provisioning_total{{event=\"{}\",outcome=\"{}\"}} {n}", escape(action), escape(outcome));
+            let _ = writeln!(
+                out,
+                "egx_provisioning_total{{event=\"{}\",outcome=\"{}\"}} {n}",
+                escape(action),
+                escape(outcome)
+            );
         }
     }
 }

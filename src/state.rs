@@ -39,8 +39,11 @@ impl AppState {
     /// never call AWS work without them).
     pub async fn offline(config: Config, check_aws: bool) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_path()).await?;
-        let aws =
-            if check_aws { AwsClients::build(&config, None).await? } else { AwsClients::build_unchecked(&config).await? };
+        let aws = if check_aws {
+            AwsClients::build(&config, None).await?
+        } else {
+            AwsClients::build_unchecked(&config).await?
+        };
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
             None => url::Url::parse(&format!("http://{}", config.listen))?,

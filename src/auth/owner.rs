@@ -88,9 +88,9 @@ pub async fn reset_owner(
     password: Option<Secret>,
     disable_two_factor: bool,
 ) -> Result<ResetOutcome, OwnerError> {
-    let owner = db::accounts::find_owner(&state.db)
-        .await?
-        .ok_or_else(|| OwnerError::Invalid("There is no owner yet: create one with `egx-portal owner create`.".into()))?;
+    let owner = db::accounts::find_owner(&state.db).await?.ok_or_else(|| {
+        OwnerError::Invalid("There is no owner yet: create one with `egx-portal owner create`.".into())
+    })?;
     if let Some(name) = username
         && name != owner.username
     {
@@ -117,7 +117,8 @@ pub async fn reset_owner(
     let sessions_ended = db::sessions::delete_for_account(&mut *tx, owner.id).await?;
     let detail = serde_json::json!({ "sessions_ended": sessions_ended, "via": "cli" });
     if hash.is_some() {
-        let event = Event::success(AuditAction::OwnerPasswordReset, owner.username.as_str()).with_detail(detail.clone());
+        let event =
+            Event::success(AuditAction::OwnerPasswordReset, owner.username.as_str()).with_detail(detail.clone());
         db::audit::record(&mut tx, ctx, event, now).await?;
     }
     if two_factor_disabled {

@@ -64,10 +64,30 @@ pub struct Probe {
 /// Every action the portal calls, grouped by resource. `sts:GetCallerIdentity`
 /// is not here: IAM cannot deny it.
 pub const PROBES: &[Probe] = &[
-    Probe { target: Target::TeamPolicy, actions: &["iam:GetPolicy", "iam:CreatePolicy", "iam:ListEntitiesForPolicy"], request_tags: false, team_policy_arn: false },
-    Probe { target: Target::NewUser, actions: &["iam:GetUser", "iam:ListUserTags"], request_tags: false, team_policy_arn: false },
-    Probe { target: Target::NewUser, actions: &["iam:CreateUser", "iam:TagUser"], request_tags: true, team_policy_arn: false },
-    Probe { target: Target::ManagedUser, actions: &["iam:AttachUserPolicy"], request_tags: false, team_policy_arn: true },
+    Probe {
+        target: Target::TeamPolicy,
+        actions: &["iam:GetPolicy", "iam:CreatePolicy", "iam:ListEntitiesForPolicy"],
+        request_tags: false,
+        team_policy_arn: false,
+    },
+    Probe {
+        target: Target::NewUser,
+        actions: &["iam:GetUser", "iam:ListUserTags"],
+        request_tags: false,
+        team_policy_arn: false,
+    },
+    Probe {
+        target: Target::NewUser,
+        actions: &["iam:CreateUser", "iam:TagUser"],
+        request_tags: true,
+        team_policy_arn: false,
+    },
+    Probe {
+        target: Target::ManagedUser,
+        actions: &["iam:AttachUserPolicy"],
+        request_tags: false,
+        team_policy_arn: true,
+    },
     Probe {
         target: Target::ManagedUser,
         actions: &[
@@ -96,7 +116,12 @@ pub const PROBES: &[Probe] = &[
         request_tags: false,
         team_policy_arn: false,
     },
-    Probe { target: Target::MfaDevice, actions: &["iam:DeleteVirtualMFADevice"], request_tags: false, team_policy_arn: false },
+    Probe {
+        target: Target::MfaDevice,
+        actions: &["iam:DeleteVirtualMFADevice"],
+        request_tags: false,
+        team_policy_arn: false,
+    },
     Probe { target: Target::Group, actions: &["iam:RemoveUserFromGroup"], request_tags: false, team_policy_arn: false },
     Probe {
         target: Target::Bucket,
@@ -216,9 +241,9 @@ fn unchecked_reason(code: Option<&str>, reached: bool) -> String {
         Some("NoSuchEntity") => "could not check: IAM does not know the identity's ARN (a role with a path?); \
              compare its policies with iam/portal_policy.json by hand"
             .to_owned(),
-        Some(code) => format!(
-            "could not check: the IAM endpoint refused the policy simulation ({code}); emulators often lack it"
-        ),
+        Some(code) => {
+            format!("could not check: the IAM endpoint refused the policy simulation ({code}); emulators often lack it")
+        }
         None if reached => "could not check: the IAM endpoint does not support the policy simulation \
              (emulators often lack it)"
             .to_owned(),
@@ -230,7 +255,12 @@ fn unchecked_reason(code: Option<&str>, reached: bool) -> String {
 pub async fn check(aws: &AwsClients, bucket: &BucketName) -> Verdict {
     let who = match aws.sts.get_caller_identity().send().await {
         Ok(who) => who,
-        Err(e) => return Verdict::Unchecked(format!("could not check: STS GetCallerIdentity failed ({})", super::s3::describe(&e))),
+        Err(e) => {
+            return Verdict::Unchecked(format!(
+                "could not check: STS GetCallerIdentity failed ({})",
+                super::s3::describe(&e)
+            ));
+        }
     };
     let caller = who.arn().unwrap_or_default().to_owned();
     let account = who.account().unwrap_or_default().to_owned();

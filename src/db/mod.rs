@@ -76,8 +76,9 @@ pub async fn applied_migrations(pool: &SqlitePool) -> anyhow::Result<Vec<i64>> {
     if exists.is_none() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version").fetch_all(pool).await?;
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version")
+        .fetch_all(pool)
+        .await?;
     Ok(rows.into_iter().map(|(v,)| v).collect())
 }
 

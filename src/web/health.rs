@@ -82,12 +82,8 @@ pub async fn readiness(state: &AppState) -> Readiness {
         tracing::warn!(database = ?database.problem, aws = ?aws.problem, "readiness: not ready");
     }
     state.metrics.set_readiness(crate::metrics::LastReadiness { database: database.ok, aws: aws.ok });
-    let report = Readiness {
-        status: if database.ok && aws.ok { "ready" } else { "not ready" },
-        database,
-        aws,
-        checked_at: now,
-    };
+    let report =
+        Readiness { status: if database.ok && aws.ok { "ready" } else { "not ready" }, database, aws, checked_at: now };
     *slot = Some(report.clone());
     report
 }
@@ -106,19 +102,20 @@ async fn check_database(state: &AppState) -> Component {
 async fn check_aws(state: &AppState) -> Component {
     let aws = &state.aws;
     let bucket = state.config.bucket.as_str();
-    let checks = async {
-        tokio::join!(aws.sts.get_caller_identity().send(), aws.s3.head_bucket().bucket(bucket).send())
-    };
+    let checks =
+        async { tokio::join!(aws.sts.get_caller_identity().send(), aws.s3.head_bucket().bucket(bucket).send()) };
     let Ok((identity, head)) = tokio::time::timeout(CHECK_TIMEOUT, checks).await else {
         return Component::down("AWS did not answer in time");
     };
     if let Err(e) = identity {
         tracing::warn!(error = %crate::aws::s3::describe(&e), "readiness: STS GetCallerIdentity failed");
-        return Component::down(match e.as_service_error().and_then(|s| aws_sdk_sts::error::ProvideErrorMetadata::code(s)) {
-            Some(code) => format!("AWS refused the portal's credentials ({code})"),
-            None if e.raw_response().is_some() => "AWS refused the portal's credentials".to_owned(),
-            None => "AWS (STS) could not be reached, or no credentials were found".to_owned(),
-        });
+        return Component::down(
+            match e.as_service_error().and_then(|s| aws_sdk_sts::error::ProvideErrorMetadata::code(s)) {
+                Some(code) => format!("AWS refused the portal's credentials ({code})"),
+                None if e.raw_response().is_some() => "AWS refused the portal's credentials".to_owned(),
+                None => "AWS (STS) could not be reached, or no credentials were found".to_owned(),
+            },
+        );
     }
     match head {
         Ok(_) => Component::up(),

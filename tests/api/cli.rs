@@ -164,7 +164,8 @@ fn settings_from_a_config_file_apply_and_the_environment_wins() {
     let file = data.path().join("egx.conf");
     let from_file = data.path().join("from-file");
     std::fs::write(&file, format!("EGX_DATA_DIR={}\nEGX_BUCKET=ignored-bucket\n", from_file.display())).unwrap();
-    let out = egx(data.path()).env_remove("EGX_DATA_DIR").env("EGX_CONFIG_FILE", &file).arg("migrate").output().unwrap();
+    let out =
+        egx(data.path()).env_remove("EGX_DATA_DIR").env("EGX_CONFIG_FILE", &file).arg("migrate").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(from_file.join("egx-portal.sqlite").is_file(), "EGX_DATA_DIR came from the file");
     let policy = egx(data.path()).env("EGX_CONFIG_FILE", &file).args(["doctor", "--print-policy"]).output().unwrap();
@@ -337,8 +338,13 @@ async fn owner_commands_refuse_bad_input_with_exit_2_and_change_nothing() {
 async fn owner_disable_2fa_clears_two_factor_so_a_locked_out_owner_signs_in_with_the_password() {
     let app = TestApp::spawn(Backend::Moto).await;
     app.create_owner().await;
-    let account: (i64,) = sqlx::query_as("SELECT id FROM accounts WHERE role = 'owner'").fetch_one(&app.state.db).await.unwrap();
-    sqlx::query("UPDATE accounts SET totp_secret = x'00' WHERE id = ?").bind(account.0).execute(&app.state.db).await.unwrap();
+    let account: (i64,) =
+        sqlx::query_as("SELECT id FROM accounts WHERE role = 'owner'").fetch_one(&app.state.db).await.unwrap();
+    sqlx::query("UPDATE accounts SET totp_secret = x'00' WHERE id = ?")
+        .bind(account.0)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
     let data_dir = app.state.config.data_dir.clone();
     let home = tempfile::tempdir().unwrap();
     let mut cmd = egx(home.path());
@@ -348,8 +354,11 @@ async fn owner_disable_2fa_clears_two_factor_so_a_locked_out_owner_signs_in_with
 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("two-factor cleared"), "{}", text(&out.stdout));
-    let (secret,): (Option<Vec<u8>>,) =
-        sqlx::query_as("SELECT totp_secret FROM accounts WHERE id = ?").bind(account.0).fetch_one(&app.state.db).await.unwrap();
+    let (secret,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT totp_secret FROM accounts WHERE id = ?")
+        .bind(account.0)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
     assert!(secret.is_none());
     let res = app.login(&app.new_client(), OWNER, OWNER_PASSWORD).await;
     assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/admin/teammates"), "no second factor asked");
@@ -371,12 +380,19 @@ async fn a_backup_taken_while_writes_happen_is_a_consistent_verified_copy() {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
                 if i == 0 {
-                    let _ = client.post(format!("{base}/login")).form(&[("username", "x"), ("password", "y")]).send().await;
+                    let _ =
+                        client.post(format!("{base}/login")).form(&[("username", "x"), ("password", "y")]).send().await;
                 } else {
-                    let event = egx_portal::db::audit::Event::success(egx_portal::domain::AuditAction::Logout, "writer");
-                    egx_portal::db::audit::record_alone(&db, &egx_portal::db::audit::AuditContext::system("test"), event, 0)
-                        .await
-                        .unwrap();
+                    let event =
+                        egx_portal::db::audit::Event::success(egx_portal::domain::AuditAction::Logout, "writer");
+                    egx_portal::db::audit::record_alone(
+                        &db,
+                        &egx_portal::db::audit::AuditContext::system("test"),
+                        event,
+                        0,
+                    )
+                    .await
+                    .unwrap();
                 }
                 n += 1;
             }

@@ -448,12 +448,10 @@ type Started = (
 async fn start(vars: &[(&'static str, String)], credentials: &Credentials, clock: &ManualClock) -> Started {
     let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test configuration is valid");
-    let app = App::build(
-        config,
-        Overrides { credentials: Some(credentials.clone()), clock: Some(Arc::new(clock.clone())) },
-    )
-    .await
-    .expect("the app builds");
+    let app =
+        App::build(config, Overrides { credentials: Some(credentials.clone()), clock: Some(Arc::new(clock.clone())) })
+            .await
+            .expect("the app builds");
     let base = format!("http://{}", app.local_addr().unwrap());
     let state = app.state().clone();
     let setup_link = app.setup_link().map(str::to_owned);

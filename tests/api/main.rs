@@ -14,6 +14,7 @@ mod journey;
 mod links;
 mod multipart;
 mod ops;
+mod packaging;
 mod policy;
 mod portal_policy;
 mod presign;

@@ -80,7 +80,9 @@ async fn metrics_count_requests_uploads_and_provisioning_on_their_own_listener_o
     let metrics = scrape(&app).await;
 
     assert_eq!(sample(&metrics, r#"egx_http_requests_total{method="GET",route="/healthz",status="200"}"#), Some(1.0));
-    assert!(sample(&metrics, r#"egx_http_requests_total{method="POST",route="/l/{id}/reveal",status="200"}"#).is_some());
+    assert!(
+        sample(&metrics, r#"egx_http_requests_total{method="POST",route="/l/{id}/reveal",status="200"}"#).is_some()
+    );
     assert!(!metrics.contains(&name), "no user names in metrics");
     assert_eq!(sample(&metrics, r#"egx_audit_events_total{action="login.failed",outcome="failure"}"#), Some(1.0));
     assert_eq!(sample(&metrics, r#"egx_provisioning_total{event="iam.user_created",outcome="success"}"#), Some(1.0));
@@ -101,7 +103,8 @@ async fn every_answer_carries_a_request_id_that_the_access_log_line_carries_too(
     let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let logs = String::from_utf8_lossy(&captured_logs()).into_owned();
-    let line = logs.lines().find(|l| l.contains(&id) && l.contains("route=/login")).expect("an access line with the id");
+    let line =
+        logs.lines().find(|l| l.contains(&id) && l.contains("route=/login")).expect("an access line with the id");
     assert!(line.contains("status=200"), "{line}");
 
     // A client's own id is kept when it is plain, and not trusted when it could forge log lines.

@@ -34,8 +34,12 @@ fn list(v: &Value) -> Vec<String> {
 }
 
 fn statement_of<'a>(doc: &'a Value, action: &str) -> &'a Value {
-    let found: Vec<&Value> =
-        doc["Statement"].as_array().unwrap().iter().filter(|s| list(&s["Action"]).iter().any(|a| a == action)).collect();
+    let found: Vec<&Value> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| list(&s["Action"]).iter().any(|a| a == action))
+        .collect();
     assert_eq!(found.len(), 1, "{action} is granted by exactly one statement");
     found[0]
 }
@@ -73,7 +77,10 @@ fn the_portal_policy_scopes_iam_to_its_own_policy_and_managed_users_and_s3_to_it
     // Attaching: only the team policy, only to managed users.
     let attach = statement_of(&doc, "iam:AttachUserPolicy");
     assert_eq!(attach["Condition"]["StringEquals"]["aws:ResourceTag/managed-by"], "egx-portal");
-    assert_eq!(attach["Condition"]["ArnLike"]["iam:PolicyARN"], "arn:aws:iam::*:policy/EgxTeamUploadPolicy-team-bucket");
+    assert_eq!(
+        attach["Condition"]["ArnLike"]["iam:PolicyARN"],
+        "arn:aws:iam::*:policy/EgxTeamUploadPolicy-team-bucket"
+    );
     // Everything that changes or reads a user's credentials: managed users only.
     let lifecycle = PROBES.iter().find(|p| p.actions.contains(&"iam:CreateAccessKey")).unwrap();
     for a in lifecycle.actions {
@@ -83,8 +90,14 @@ fn the_portal_policy_scopes_iam_to_its_own_policy_and_managed_users_and_s3_to_it
     // Object access: only the two upload prefixes; nothing that deletes, reads policies or grants.
     let put = statement_of(&doc, "s3:PutObject");
     assert_eq!(list(&put["Resource"]), ["arn:aws:s3:::team-bucket/streaming/*", "arn:aws:s3:::team-bucket/batch/*"]);
-    for forbidden in ["s3:DeleteObject", "s3:PutBucketPolicy", "iam:PutUserPolicy", "iam:CreateRole", "iam:PassRole", "iam:UntagUser"]
-    {
+    for forbidden in [
+        "s3:DeleteObject",
+        "s3:PutBucketPolicy",
+        "iam:PutUserPolicy",
+        "iam:CreateRole",
+        "iam:PassRole",
+        "iam:UntagUser",
+    ] {
         assert!(!granted.iter().any(|g| g == forbidden), "{forbidden}");
     }
 }
@@ -126,7 +139,8 @@ async fn with_exactly_the_portal_policy_the_portal_works_on_its_bucket_and_on_no
     let app = TestApp::spawn(Backend::MotoEnforcing).await;
     let other = unique("egx-other");
     app.emulator.s3().create_bucket().bucket(&other).send().await.unwrap();
-    let key = portal_identity(&app, &portal_policy(&BucketName::parse(&app.bucket).unwrap())).await;
+    // Compact JSON: moto's signature check mishandles spaces in request bodies.
+    let key = portal_identity(&app, &document(&app.bucket).to_string()).await;
     let s3 = app.emulator.s3_with(key);
     let b = app.bucket.as_str();
 
@@ -141,7 +155,8 @@ async fn with_exactly_the_portal_policy_the_portal_works_on_its_bucket_and_on_no
     s3.list_objects_v2().bucket(b).prefix("batch/").send().await.expect("ListBucket");
     let mpu = s3.create_multipart_upload().bucket(b).key("batch/big.bin").send().await.expect("multipart into batch/");
     let upload_id = mpu.upload_id().unwrap();
-    s3.list_parts().bucket(b).key("batch/big.bin").upload_id(upload_id).send().await.expect("ListParts");
+    // (moto answers ListParts with an XML root the SDK does not parse; allowed is what counts here.)
+    assert!(!denied(s3.list_parts().bucket(b).key("batch/big.bin").upload_id(upload_id).send().await), "ListParts");
     s3.abort_multipart_upload().bucket(b).key("batch/big.bin").upload_id(upload_id).send().await.expect("Abort");
     s3.put_object().bucket(b).key("streaming/p.csv").body(b"x".to_vec().into()).send().await.expect("PutObject");
     s3.head_object().bucket(b).key("streaming/p.csv").send().await.expect("HeadObject confirms an upload");
@@ -176,30 +191,63 @@ async fn with_the_portal_policys_actions_the_portal_adds_a_teammate_and_is_denie
     let tags = iam.list_user_tags().user_name(&name).send().await.unwrap();
     assert!(tags.tags().iter().any(|t| t.key() == "managed-by" && t.value() == "egx-portal"));
     let attached = iam.list_attached_user_policies().user_name(&name).send().await.unwrap();
-    assert_eq!(attached.attached_policies()[0].policy_name(), Some(format!("EgxTeamUploadPolicy-{}", admin.bucket).as_str()));
+    assert_eq!(
+        attached.attached_policies()[0].policy_name(),
+        Some(format!("EgxTeamUploadPolicy-{}", admin.bucket).as_str())
+    );
     assert_eq!(iam.list_access_keys().user_name(&name).send().await.unwrap().access_key_metadata().len(), 1);
     assert!(app.audit_actions().await.iter().any(|a| a == "link.created"));
 
     // Actions outside the list are denied to the portal's identity.
     let as_portal = admin.emulator.iam_with(key);
-    let refused = |r: Result<(), String>| r.is_err_and(|code| code == "AccessDenied");
+    let refused = |r: Result<(), String>| {
+        assert_eq!(r, Err("403".to_owned()));
+        true
+    };
     assert!(refused(as_portal.list_users().send().await.map(drop).map_err(|e| iam_code(&e))), "ListUsers");
-    assert!(refused(
-        as_portal.put_user_policy().user_name(&name).policy_name("x").policy_document("{}").send().await.map(drop).map_err(|e| iam_code(&e))
-    ), "PutUserPolicy (an inline grant)");
-    assert!(refused(
-        as_portal
-            .create_role()
-            .role_name(unique("r"))
-            .assume_role_policy_document("{}")
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| iam_code(&e))
-    ), "CreateRole");
-    assert!(refused(as_portal.untag_user().user_name(&name).tag_keys("managed-by").send().await.map(drop).map_err(|e| iam_code(&e))), "UntagUser");
+    assert!(
+        refused(
+            as_portal
+                .put_user_policy()
+                .user_name(&name)
+                .policy_name("x")
+                .policy_document("{}")
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| iam_code(&e))
+        ),
+        "PutUserPolicy (an inline grant)"
+    );
+    assert!(
+        refused(
+            as_portal
+                .create_role()
+                .role_name(unique("r"))
+                .assume_role_policy_document("{}")
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| iam_code(&e))
+        ),
+        "CreateRole"
+    );
+    assert!(
+        refused(
+            as_portal
+                .untag_user()
+                .user_name(&name)
+                .tag_keys("managed-by")
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| iam_code(&e))
+        ),
+        "UntagUser"
+    );
 }
 
-fn iam_code<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(e: &aws_sdk_iam::error::SdkError<E, R>) -> String {
-    e.as_service_error().and_then(|s| s.code()).unwrap_or("none").to_owned()
+/// The HTTP status IAM answered (moto's AccessDenied body carries no code the SDK reads).
+fn iam_code<E>(e: &aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> String {
+    e.raw_response().map(|r| r.status().as_u16().to_string()).unwrap_or_else(|| "no answer".into())
 }
