@@ -13,9 +13,10 @@
 # certificates, no shell), running as the non-root user 65532.
 
 FROM node:22-bookworm-slim AS assets
+WORKDIR /src/static/src
+COPY static/src/package.json static/src/package-lock.json ./
+RUN npm ci --no-audit --no-fund
 WORKDIR /src
-COPY static/src/package.json static/src/package-lock.json static/src/
-RUN cd static/src && npm ci --no-audit --no-fund
 COPY static/src static/src
 COPY scripts/build-assets.sh scripts/lib.sh scripts/
 RUN bash scripts/build-assets.sh

@@ -31,6 +31,19 @@ pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
     }
+    // A new database file is private from the start (it holds password
+    // hashes); SQLite gives its -wal and -shm files the same mode.
+    if !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("creating {}", path.display()))),
+        }
+    }
     let options = SqliteConnectOptions::from_str("sqlite:")?
         .filename(path)
         .create_if_missing(true)

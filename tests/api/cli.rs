@@ -198,6 +198,12 @@ fn migrate_check_reports_pending_migrations_then_migrate_applies_them() {
     let again = egx(data.path()).args(["migrate", "--check"]).output().unwrap();
     assert_eq!(again.status.code(), Some(0));
     assert!(text(&again.stdout).contains("up to date"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.path().join("data/egx-portal.sqlite")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the database holds password hashes: private");
+    }
 }
 
 #[test]
