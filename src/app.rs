@@ -131,19 +131,30 @@ impl App {
     }
 }
 
-/// Periodic chores: audit retention. Runs hourly; errors are logged, never fatal.
+/// Runs [`housekeeping_once`] at start-up and then hourly.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        if let Some(days) = state.config.audit_retention_days {
-            let now = state.now();
-            let before = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400) * 86_400;
-            match db::audit::prune(&state.db, before, now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, days, "audit retention: pruned old events"),
-                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
-            }
+        housekeeping_once(&state).await;
+    }
+}
+
+/// The periodic chores: purge expired one-time links (their ciphertext goes,
+/// each expiry audited) and apply audit retention. Errors are logged, never fatal.
+pub async fn housekeeping_once(state: &AppState) {
+    let now = state.now();
+    match db::secret_links::purge_expired(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(links = n, "purged expired one-time links"),
+        Err(e) => tracing::warn!(error = %e, "purging expired links failed"),
+    }
+    if let Some(days) = state.config.audit_retention_days {
+        let before = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400) * 86_400;
+        match db::audit::prune(&state.db, before, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, days, "audit retention: pruned old events"),
+            Err(e) => tracing::warn!(error = %e, "audit retention failed"),
         }
     }
 }

@@ -50,3 +50,25 @@ pub fn format_utc(ts: Timestamp) -> String {
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| ts.to_string())
 }
+
+/// Formats a short wait for people: `45 seconds`, `2 minutes`, `15 minutes`.
+pub fn format_wait(secs: i64) -> String {
+    match secs {
+        ..=1 => "a second".to_owned(),
+        2..=90 => format!("{secs} seconds"),
+        _ => format!("{} minutes", (secs + 59) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_as_seconds_then_whole_minutes_rounded_up() {
+        assert_eq!(format_wait(1), "a second");
+        assert_eq!(format_wait(30), "30 seconds");
+        assert_eq!(format_wait(91), "2 minutes");
+        assert_eq!(format_wait(900), "15 minutes");
+    }
+}

@@ -223,6 +223,18 @@ impl MasterKey {
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
             .map_err(|_| anyhow::anyhow!("sealed value does not open with the master key (was the key file replaced?)"))
     }
+
+    /// HMAC-SHA256 of `message` under the master key, base64url: a value only
+    /// this portal can make, and check by making it again.
+    pub fn mac(&self, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.0) else {
+            // HMAC takes keys of any length; never reached.
+            return String::new();
+        };
+        mac.update(message.as_bytes());
+        b64url(&mac.finalize().into_bytes())
+    }
 }
 
 /// Base64url without padding, for values sent to the browser.

@@ -333,7 +333,7 @@ async fn check_checksums(s3: &aws_sdk_s3::Client, config: &Config) -> Check {
             &key,
             "text/csv",
             1,
-            true,
+            crate::aws::s3::WriteCondition::Absent,
             std::time::Duration::from_secs(60),
         )
         .await

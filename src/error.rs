@@ -24,6 +24,9 @@ pub enum AppError {
     /// The change conflicts with what exists; the text is shown.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An object exists that this person may not replace; the text is shown.
+    #[error("object taken: {0}")]
+    ObjectTaken(String),
     #[error("too many attempts")]
     RateLimited,
     /// One uniform answer for used, expired, revoked and unknown links.
@@ -51,7 +54,7 @@ impl AppError {
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ObjectTaken(_) => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::LinkUnavailable => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,6 +72,7 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::CsrfRejected => "csrf_rejected",
             Self::Conflict(_) => "conflict",
+            Self::ObjectTaken(_) => "object_taken",
             Self::RateLimited => "rate_limited",
             Self::LinkUnavailable => "link_unavailable",
             Self::PayloadTooLarge => "payload_too_large",
@@ -80,7 +84,7 @@ impl AppError {
     /// What the user is told. Never contains internal detail.
     pub fn public_message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::Conflict(m) => m.clone(),
+            Self::BadRequest(m) | Self::Conflict(m) | Self::ObjectTaken(m) => m.clone(),
             Self::LoginRequired => "Please sign in.".into(),
             Self::Forbidden => "You do not have access to this page.".into(),
             Self::NotFound => "There is nothing here.".into(),

@@ -168,6 +168,9 @@ impl Metrics {
     }
 }
 
+/// Picks the event label of an audit action for one view (`None`: not in it).
+type EventOf = fn(&str) -> Option<&str>;
+
 fn render_audit(rows: &[(String, String, i64)], out: &mut String) {
     family(out, "egx_audit_events_total", "counter", "Audited events ever written, by action and outcome.");
     for (action, outcome, n) in rows {
@@ -178,27 +181,24 @@ fn render_audit(rows: &[(String, String, i64)], out: &mut String) {
             escape(outcome)
         );
     }
-    family(out, "egx_uploads_total", "counter", "Upload events (audit actions upload.*), by event and outcome.");
-    for (action, outcome, n) in rows {
-        if let Some(event) = action.strip_prefix("upload.") {
-            let _ =
-                writeln!(out, "egx_uploads_total{{event=\"{}\",outcome=\"{}\"}} {n}", escape(event), escape(outcome));
-        }
-    }
-    family(
-        out,
-        "egx_provisioning_total",
-        "counter",
-        "Teammate provisioning and IAM steps (audit actions teammate.* and iam.*), by event and outcome.",
-    );
-    for (action, outcome, n) in rows {
-        if action.starts_with("teammate.") || action.starts_with("iam.") {
-            let _ = writeln!(
-                out,
-                "egx_provisioning_total{{event=\"{}\",outcome=\"{}\"}} {n}",
-                escape(action),
-                escape(outcome)
-            );
+    // Two views of the same counts: uploads by event (`upload.completed` is
+    // `completed`), provisioning by full action (`teammate.*` and `iam.*`).
+    let views: [(&str, &str, EventOf); 2] = [
+        ("egx_uploads_total", "Upload events (audit actions upload.*), by event and outcome.", |a| {
+            a.strip_prefix("upload.")
+        }),
+        (
+            "egx_provisioning_total",
+            "Teammate provisioning and IAM steps (audit actions teammate.* and iam.*), by event and outcome.",
+            |a| (a.starts_with("teammate.") || a.starts_with("iam.")).then_some(a),
+        ),
+    ];
+    for (name, help, event_of) in views {
+        family(out, name, "counter", help);
+        for (action, outcome, n) in rows {
+            if let Some(event) = event_of(action) {
+                let _ = writeln!(out, "{name}{{event=\"{}\",outcome=\"{}\"}} {n}", escape(event), escape(outcome));
+            }
         }
     }
 }

@@ -39,8 +39,9 @@ pub struct Destination {
 pub struct Checked {
     pub key: ObjectKey,
     pub size: i64,
-    /// An object exists at the key now (only possible with `replace`).
-    pub replaces: bool,
+    /// The ETag of the teammate's own object this upload replaces (only with
+    /// `replace`); `None`: the key is free and must stay so.
+    pub replaces: Option<String>,
 }
 
 /// Target text for the audit log: bounded, whatever was sent.
@@ -49,11 +50,13 @@ fn bounded(s: &str) -> String {
 }
 
 /// Checks a destination: a valid normalised key under an allowed prefix, a
-/// size within the limits, and no existing object unless `replace`.
+/// size within the limits, and no existing object unless `replace` — and
+/// then only an object this same account uploaded (see [`may_replace`]).
 /// Every refusal is audited.
 pub async fn check_destination(
     state: &AppState,
     ctx: &AuditContext,
+    account_id: i64,
     dest: &Destination,
     multipart: bool,
 ) -> Result<Checked, AppError> {
@@ -87,16 +90,38 @@ pub async fn check_destination(
     let existing = s3::head(&state.aws.s3, &config.bucket, key.as_str())
         .await
         .map_err(|e| AppError::Upstream("S3 could not be reached to check the file name; try again.".into(), e))?;
-    // SECURITY: no silent overwrite: an existing object is replaced only on the teammate's explicit request.
-    if existing.is_some() && !dest.replace {
-        let event = Event::failure(AuditAction::UploadRefused, key.as_str())
-            .with_detail(serde_json::json!({ "reason": "exists" }));
-        db::audit::record_alone(&state.db, ctx, event, now).await?;
-        return Err(AppError::Conflict(format!(
-            "{key} already exists in the bucket. Choose “Replace” to overwrite it, or rename the file."
-        )));
+    if let Some(existing) = &existing {
+        // SECURITY: nobody overwrites another person's object (or one written outside the portal).
+        if !may_replace(state, account_id, key.as_str(), &existing.etag).await? {
+            let event = Event::failure(AuditAction::UploadRefused, key.as_str())
+                .with_detail(serde_json::json!({ "reason": "exists_not_yours", "replace": dest.replace }));
+            db::audit::record_alone(&state.db, ctx, event, now).await?;
+            return Err(AppError::ObjectTaken(format!(
+                "{key} already exists in the bucket and was not uploaded by you, so it cannot be replaced \
+                 from here. Rename your file, or ask the portal owner."
+            )));
+        }
+        // SECURITY: no silent overwrite: one's own object is replaced only on explicit request.
+        if !dest.replace {
+            let event = Event::failure(AuditAction::UploadRefused, key.as_str())
+                .with_detail(serde_json::json!({ "reason": "exists" }));
+            db::audit::record_alone(&state.db, ctx, event, now).await?;
+            return Err(AppError::Conflict(format!(
+                "{key} already exists in the bucket (you uploaded it). Choose “Replace” to overwrite it, \
+                 or rename the file."
+            )));
+        }
     }
-    Ok(Checked { key, size, replaces: existing.is_some() })
+    Ok(Checked { key, size, replaces: existing.map(|e| e.etag) })
+}
+
+/// Whether `account_id` may replace the object at `key` whose ETag S3 reports
+/// now: only if the newest completed upload there is this account's and the
+/// bucket still holds exactly that object (nobody changed it since, through
+/// the portal or around it).
+async fn may_replace(state: &AppState, account_id: i64, key: &str, etag_now: &str) -> Result<bool, AppError> {
+    let current = db::uploads::current_at_key(&state.db, key).await?;
+    Ok(matches!(current, Some((_, owner, Some(etag))) if owner == account_id && etag == etag_now))
 }
 
 /// Records the teammate's explicit choice to replace an existing object.
@@ -140,10 +165,17 @@ pub async fn start_multipart(
     let part_size = i64::try_from(plan.part_size).map_err(|e| AppError::Internal(e.into()))?;
     let part_count = i64::try_from(plan.part_count).map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = db::begin_immediate(&state.db).await?;
-    let upload_id =
-        db::uploads::insert_signed(&mut *tx, account_id, key, checked.size, content_type, replace, now).await?;
+    let new = db::uploads::NewUpload {
+        account_id,
+        object_key: key,
+        declared_size: checked.size,
+        content_type,
+        replace_existing: replace,
+        replaces_etag: checked.replaces.as_deref(),
+    };
+    let upload_id = db::uploads::insert_signed(&mut *tx, &new, now).await?;
     db::multipart::insert(&mut *tx, upload_id, &s3_upload_id, part_size, part_count, now).await?;
-    if checked.replaces {
+    if checked.replaces.is_some() {
         record_replace(&mut tx, ctx, key, upload_id, now).await?;
     }
     let event = Event::success(AuditAction::UploadMultipartCreated, key).with_detail(serde_json::json!({
@@ -198,17 +230,20 @@ pub async fn complete(
             mp.part_count
         )));
     }
-    let refuse_existing = !mp.replace_existing;
+    let condition = match &mp.replaces_etag {
+        Some(etag) => s3::WriteCondition::Exactly(etag),
+        None => s3::WriteCondition::Absent,
+    };
     let bucket = &state.config.bucket;
     let result =
-        s3::complete_multipart(&state.aws.s3, bucket, &mp.object_key, &mp.s3_upload_id, &parts, refuse_existing).await;
+        s3::complete_multipart(&state.aws.s3, bucket, &mp.object_key, &mp.s3_upload_id, &parts, condition).await;
     let problem = match result {
         Ok(()) => None,
         Err(MultipartError::Exists) => Some((
             "exists",
             format!(
-                "{} appeared in the bucket while this file was uploading; it was not overwritten. \
-                     Choose “Replace” to overwrite it.",
+                "{} appeared in the bucket or changed while this file was uploading; it was not overwritten. \
+                 Upload the file again to see what is there now.",
                 mp.object_key
             ),
         )),
@@ -281,6 +316,7 @@ pub async fn confirm(
         }
     };
     db::uploads::mark_completed(&mut *tx, upload_id, facts.size, &facts.etag, now).await?;
+    db::uploads::mark_replaced_by(&mut *tx, upload_id, key).await?;
     let event = Event::success(AuditAction::UploadCompleted, key).with_detail(serde_json::json!({
         "upload_id": upload_id, "size": facts.size, "etag": facts.etag, "multipart": multipart
     }));

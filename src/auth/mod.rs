@@ -1,5 +1,6 @@
 //! Who is asking: passwords, sessions, CSRF, login throttling.
 
+pub mod device;
 pub mod owner;
 pub mod password;
 pub mod session;

@@ -112,6 +112,16 @@ pub async fn load(
     let Some(token) = token_from(headers, secure) else {
         return Ok(None);
     };
+    load_token(db, &token, config, now).await
+}
+
+/// Loads and validates the session a cookie value names (see [`load`]).
+pub async fn load_token(
+    db: &SqlitePool,
+    token: &Secret,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Option<AuthSession>, AppError> {
     let digest = crypto::digest(token.expose());
     let Some(row) = db::sessions::find(db, &digest).await? else {
         return Ok(None);
@@ -134,7 +144,7 @@ pub async fn load(
         username: row.username,
         role,
         teammate_id: row.teammate_id,
-        csrf_token: crypto::csrf_token_for(&token),
+        csrf_token: crypto::csrf_token_for(token),
         id_digest: digest,
     }))
 }

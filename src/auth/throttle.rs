@@ -1,30 +1,57 @@
-//! Login throttling: after a few failures for one IP or one username within
-//! a window, further attempts are refused until the window passes. In memory
-//! on purpose: one portal process, and a restart only forgives attackers as
-//! much as a window does.
+//! Login throttling with growing delays: a few failures for one client
+//! address or one username cost nothing, then each further failure doubles
+//! how long that key must wait before the next attempt (up to a cap).
+//! Failures are forgotten a day after the last one, or at a success.
+//! In memory on purpose: one portal process, and a restart only forgives an
+//! attacker one delay.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
 
-const WINDOW_SECS: i64 = 15 * 60;
-const MAX_FAILURES: u32 = 5;
+/// Failures that cost no delay.
+const FREE_FAILURES: u32 = 4;
+/// The delay after the first failure past the free ones; doubled after each next one.
+const FIRST_DELAY_SECS: i64 = 30;
+/// The longest delay.
+const MAX_DELAY_SECS: i64 = 15 * 60;
+/// A key's failures are forgotten this long after its last failure.
+const FORGET_SECS: i64 = 24 * 3600;
 const MAX_ENTRIES: usize = 100_000;
 
+/// Failures per key: (count, time of the last failure).
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     failures: Mutex<HashMap<String, (u32, Timestamp)>>,
 }
 
+/// How long a key with `failures` failures waits after its last failure.
+fn delay_after(failures: u32) -> i64 {
+    if failures <= FREE_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - FREE_FAILURES - 1).min(20);
+    (FIRST_DELAY_SECS << doublings).min(MAX_DELAY_SECS)
+}
+
 impl LoginThrottle {
-    /// Whether any of `keys` (e.g. `ip:1.2.3.4`, `user:alice`) is locked out.
-    pub fn is_locked(&self, keys: &[String], now: Timestamp) -> bool {
+    /// Seconds until any of `keys` (e.g. `ip:1.2.3.4`, `user:alice`) may try
+    /// again; 0 when none is held back.
+    pub fn wait_secs(&self, keys: &[String], now: Timestamp) -> i64 {
         let Ok(map) = self.failures.lock() else {
-            return true;
+            return MAX_DELAY_SECS;
         };
         keys.iter()
-            .any(|k| map.get(k).is_some_and(|(count, since)| *count >= MAX_FAILURES && now - since < WINDOW_SECS))
+            .filter_map(|k| map.get(k))
+            .map(|(count, last)| (last + delay_after(*count) - now).max(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether any of `keys` is held back at `now`.
+    pub fn is_locked(&self, keys: &[String], now: Timestamp) -> bool {
+        self.wait_secs(keys, now) > 0
     }
 
     pub fn record_failure(&self, keys: &[String], now: Timestamp) {
@@ -32,14 +59,15 @@ impl LoginThrottle {
             return;
         };
         if map.len() > MAX_ENTRIES {
-            map.retain(|_, (_, since)| now - *since < WINDOW_SECS);
+            map.retain(|_, (_, last)| now - *last < FORGET_SECS);
         }
         for k in keys {
             let entry = map.entry(k.clone()).or_insert((0, now));
-            if now - entry.1 >= WINDOW_SECS {
+            if now - entry.1 >= FORGET_SECS {
                 *entry = (0, now);
             }
-            entry.0 += 1;
+            entry.0 = entry.0.saturating_add(1);
+            entry.1 = now;
         }
     }
 
@@ -57,16 +85,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_lock_until_the_window_passes() {
+    fn four_failures_are_free_and_the_fifth_holds_the_key_back() {
         let t = LoginThrottle::default();
         let keys = vec!["user:alice".to_owned()];
         for _ in 0..4 {
             t.record_failure(&keys, 1000);
         }
-        assert!(!t.is_locked(&keys, 1000));
+        assert_eq!(t.wait_secs(&keys, 1000), 0);
         t.record_failure(&keys, 1000);
-        assert!(t.is_locked(&keys, 1000));
-        assert!(!t.is_locked(&keys, 1000 + WINDOW_SECS));
+        assert_eq!(t.wait_secs(&keys, 1000), FIRST_DELAY_SECS);
+        assert!(t.is_locked(&keys, 1000 + FIRST_DELAY_SECS - 1));
+        assert!(!t.is_locked(&keys, 1000 + FIRST_DELAY_SECS));
+    }
+
+    #[test]
+    fn each_further_failure_doubles_the_delay_up_to_the_cap() {
+        let t = LoginThrottle::default();
+        let keys = vec!["ip:10.0.0.1".to_owned()];
+        let mut now = 1000;
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            t.record_failure(&keys, now);
+            let wait = t.wait_secs(&keys, now);
+            waits.push(wait);
+            now += wait;
+        }
+        assert_eq!(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+    }
+
+    #[test]
+    fn the_longest_wait_of_any_key_counts_and_a_success_clears_only_its_keys() {
+        let t = LoginThrottle::default();
+        let ip = "ip:10.0.0.1".to_owned();
+        let user = "user:bob".to_owned();
+        for _ in 0..6 {
+            t.record_failure(std::slice::from_ref(&ip), 0);
+        }
+        assert_eq!(t.wait_secs(&[user.clone(), ip.clone()], 0), 60);
+        t.record_success(std::slice::from_ref(&user));
+        assert_eq!(t.wait_secs(&[user, ip], 0), 60);
+    }
+
+    #[test]
+    fn failures_are_forgotten_a_day_after_the_last_one() {
+        let t = LoginThrottle::default();
+        let keys = vec!["user:carol".to_owned()];
+        for _ in 0..9 {
+            t.record_failure(&keys, 0);
+        }
+        t.record_failure(&keys, FORGET_SECS);
+        assert_eq!(t.wait_secs(&keys, FORGET_SECS), 0, "counting started again at one");
     }
 }
 

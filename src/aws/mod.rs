@@ -171,3 +171,95 @@ where
 {
     err.as_service_error().and_then(|e| e.code()).map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ObjectKey;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap()
+    }
+
+    async fn clients(config: &Config) -> AwsClients {
+        let credentials = Credentials::new("AKIDEXAMPLE", "example-secret", None, None, "unit-test");
+        AwsClients::build(config, Some(credentials)).await.unwrap()
+    }
+
+    async fn presigned_url(config: &Config) -> String {
+        let aws = clients(config).await;
+        let key = ObjectKey::parse("streaming/probe.csv").unwrap();
+        let put = s3::presign_put(
+            &aws.s3,
+            &config.bucket,
+            &key,
+            "text/csv",
+            10_240,
+            s3::WriteCondition::Absent,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        put.url
+    }
+
+    #[tokio::test]
+    async fn a_custom_endpoint_gets_path_style_urls_that_resolve_to_it() {
+        // C08: an S3-compatible server on localhost has no wildcard DNS for bucket subdomains.
+        let config = config(&[
+            ("EGX_BUCKET", "egx-demo"),
+            ("EGX_REGION", "us-east-1"),
+            ("EGX_S3_ENDPOINT", "http://localhost:9000"),
+        ]);
+        let url = url::Url::parse(&presigned_url(&config).await).unwrap();
+        assert_eq!(url.origin().ascii_serialization(), "http://localhost:9000");
+        assert_eq!(url.path(), "/egx-demo/streaming/probe.csv");
+    }
+
+    #[tokio::test]
+    async fn on_aws_urls_are_virtual_hosted_in_the_buckets_region_and_allowed_by_the_csp() {
+        let config = config(&[("EGX_BUCKET", "egx-data"), ("EGX_REGION", "eu-central-1")]);
+        let url = url::Url::parse(&presigned_url(&config).await).unwrap();
+        assert_eq!(url.host_str(), Some("egx-data.s3.eu-central-1.amazonaws.com"));
+        assert_eq!(url.path(), "/streaming/probe.csv");
+        let state_csp = crate::web::headers::connect_sources_for(&config);
+        assert!(state_csp.split(' ').any(|src| src == "https://egx-data.s3.eu-central-1.amazonaws.com"), "{state_csp}");
+    }
+
+    #[tokio::test]
+    async fn stalled_stream_protection_is_on_with_a_deliberate_grace_period() {
+        // C21: the portal's own S3 calls move no file bytes; a 30 s grace period
+        // tolerates slow links without hiding a real stall.
+        let config = config(&[("EGX_BUCKET", "egx-data"), ("EGX_REGION", "eu-central-1")]);
+        let aws = clients(&config).await;
+        let stalled = aws.s3.config().stalled_stream_protection().unwrap();
+        assert!(stalled.is_enabled());
+        assert_eq!(stalled.grace_period(), Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn a_call_to_an_unreachable_endpoint_is_an_error_not_a_panic() {
+        // C19: default features off, so the HTTP client and behaviour version are
+        // set by hand; a missing one would show up here as a construction failure.
+        let config = config(&[
+            ("EGX_BUCKET", "egx-data"),
+            ("EGX_REGION", "us-east-1"),
+            ("EGX_S3_ENDPOINT", "http://127.0.0.1:9"),
+            ("EGX_IAM_ENDPOINT", "http://127.0.0.1:9"),
+        ]);
+        let aws = clients(&config).await;
+        // (Concurrently: each retries a refused connection a few times.)
+        let (s3, iam, sts) = tokio::join!(
+            aws.s3.head_bucket().bucket("egx-data").send(),
+            aws.iam.list_users().send(),
+            aws.sts.get_caller_identity().send(),
+        );
+        let s3_err = s3.unwrap_err();
+        assert!(matches!(s3_err, aws_sdk_s3::error::SdkError::DispatchFailure(_)), "{s3_err:?}");
+        let iam_err = iam.unwrap_err();
+        assert!(matches!(iam_err, aws_sdk_iam::error::SdkError::DispatchFailure(_)), "{iam_err:?}");
+        let sts_err = sts.unwrap_err();
+        assert!(matches!(sts_err, aws_sdk_sts::error::SdkError::DispatchFailure(_)), "{sts_err:?}");
+    }
+}

@@ -29,22 +29,49 @@ fn browser_sets(name: &str) -> bool {
     matches!(name, "host" | "content-length")
 }
 
-/// Presigns a single PUT. `refuse_existing` signs `If-None-Match: *`.
+/// What a write requires of its key, sent (and for a presigned PUT, signed)
+/// as a conditional header, so S3 itself enforces it whatever happens between
+/// the portal's check and the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// The key must be free: `If-None-Match: *`.
+    Absent,
+    /// The key must still hold exactly the object with this ETag: `If-Match`.
+    Exactly(&'a str),
+}
+
+impl WriteCondition<'_> {
+    fn if_match(&self) -> Option<String> {
+        match self {
+            Self::Absent => None,
+            Self::Exactly(etag) => Some(format!("\"{}\"", etag.trim_matches('"'))),
+        }
+    }
+
+    fn if_none_match(&self) -> Option<&'static str> {
+        matches!(self, Self::Absent).then_some("*")
+    }
+}
+
+/// Presigns a single PUT under `condition`.
 pub async fn presign_put(
     s3: &aws_sdk_s3::Client,
     bucket: &BucketName,
     key: &ObjectKey,
     content_type: &str,
     content_length: u64,
-    refuse_existing: bool,
+    condition: WriteCondition<'_>,
     ttl: Duration,
 ) -> anyhow::Result<PresignedPut> {
     let length = i64::try_from(content_length).context("file size out of range")?;
-    let mut put =
-        s3.put_object().bucket(bucket.as_str()).key(key.as_str()).content_type(content_type).content_length(length);
-    if refuse_existing {
-        put = put.if_none_match("*");
-    }
+    let put = s3
+        .put_object()
+        .bucket(bucket.as_str())
+        .key(key.as_str())
+        .content_type(content_type)
+        .content_length(length)
+        .set_if_none_match(condition.if_none_match().map(str::to_owned))
+        .set_if_match(condition.if_match());
     let presigned = put
         .presigned(PresigningConfig::expires_in(ttl).context("presign expiry")?)
         .await
@@ -179,14 +206,14 @@ pub async fn list_parts(
     Ok(parts)
 }
 
-/// Completes the upload; `refuse_existing` sends `If-None-Match: *`.
+/// Completes the upload under `condition`.
 pub async fn complete_multipart(
     s3: &aws_sdk_s3::Client,
     bucket: &BucketName,
     key: &str,
     s3_upload_id: &str,
     parts: &[Part],
-    refuse_existing: bool,
+    condition: WriteCondition<'_>,
 ) -> Result<(), MultipartError> {
     use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
     let completed = CompletedMultipartUpload::builder()
@@ -194,15 +221,14 @@ pub async fn complete_multipart(
             parts.iter().map(|p| CompletedPart::builder().part_number(p.part_number).e_tag(&p.etag).build()).collect(),
         ))
         .build();
-    let mut req = s3
+    let req = s3
         .complete_multipart_upload()
         .bucket(bucket.as_str())
         .key(key)
         .upload_id(s3_upload_id)
-        .multipart_upload(completed);
-    if refuse_existing {
-        req = req.if_none_match("*");
-    }
+        .multipart_upload(completed)
+        .set_if_none_match(condition.if_none_match().map(str::to_owned))
+        .set_if_match(condition.if_match());
     req.send().await.map_err(|e| classify(e, "CompleteMultipartUpload"))?;
     Ok(())
 }

@@ -15,6 +15,7 @@ pub struct Multipart {
     pub declared_size: i64,
     pub content_type: String,
     pub replace_existing: bool,
+    pub replaces_etag: Option<String>,
     pub s3_upload_id: String,
     pub part_size: i64,
     pub part_count: i64,
@@ -27,7 +28,7 @@ macro_rules! select {
     ($tail:literal) => {
         concat!(
             "SELECT m.upload_id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, ",
-            "u.replace_existing, m.s3_upload_id, m.part_size, m.part_count, m.state, m.last_activity_at ",
+            "u.replace_existing, u.replaces_etag, m.s3_upload_id, m.part_size, m.part_count, m.state, m.last_activity_at ",
             "FROM multipart_uploads m JOIN uploads u ON u.id = m.upload_id JOIN accounts a ON a.id = u.account_id ",
             $tail
         )

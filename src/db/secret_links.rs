@@ -116,3 +116,48 @@ pub async fn consume_enrolment<'e>(
     .await?;
     Ok(row.map(|(t,)| t))
 }
+
+/// Purges links that expired before being revealed: their ciphertext and
+/// enrolment token digest are dropped, and each gets one `link.expired`
+/// audit row, in the same transaction. Returns how many were purged.
+/// Idempotent: a purged link holds no payload, so it is never counted twice.
+pub async fn purge_expired(pool: &sqlx::SqlitePool, now: Timestamp) -> sqlx::Result<u64> {
+    use crate::db::audit::{self, AuditContext, Event};
+    use crate::domain::AuditAction;
+    const BATCH: i64 = 200;
+    let ctx = AuditContext::system("system");
+    let mut purged = 0;
+    loop {
+        let mut tx = crate::db::begin_immediate(pool).await?;
+        let expired: Vec<(String, String)> = sqlx::query_as(
+            "SELECT l.id, t.iam_user_name FROM secret_links l JOIN teammates t ON t.id = l.teammate_id \
+             WHERE l.payload IS NOT NULL AND l.expires_at <= ? ORDER BY l.expires_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, teammate) in &expired {
+            sqlx::query("UPDATE secret_links SET payload = NULL, enrol_token_digest = NULL WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let event = Event::success(AuditAction::LinkExpired, id.as_str())
+                .with_detail(serde_json::json!({ "teammate": teammate }));
+            audit::record(&mut tx, &ctx, event, now).await?;
+        }
+        // Revealed links whose enrolment was never used: the token dies with the link.
+        sqlx::query(
+            "UPDATE secret_links SET enrol_token_digest = NULL \
+             WHERE enrol_token_digest IS NOT NULL AND payload IS NULL AND expires_at <= ?",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        purged += expired.len() as u64;
+        if (expired.len() as i64) < BATCH {
+            return Ok(purged);
+        }
+    }
+}

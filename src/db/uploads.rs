@@ -17,27 +17,34 @@ pub struct Upload {
     pub etag: Option<String>,
     pub created_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// The later upload that overwrote this one's object.
+    pub replaced_by: Option<i64>,
 }
 
-pub async fn insert_signed<'e>(
-    db: impl SqliteExecutor<'e>,
-    account_id: i64,
-    object_key: &str,
-    declared_size: i64,
-    content_type: &str,
-    replace_existing: bool,
-    now: Timestamp,
-) -> sqlx::Result<i64> {
+/// A signed upload to record.
+pub struct NewUpload<'a> {
+    pub account_id: i64,
+    pub object_key: &'a str,
+    pub declared_size: i64,
+    pub content_type: &'a str,
+    /// The teammate asked to replace an existing object.
+    pub replace_existing: bool,
+    /// The ETag of the object being replaced (`None`: the key must be free).
+    pub replaces_etag: Option<&'a str>,
+}
+
+pub async fn insert_signed<'e>(db: impl SqliteExecutor<'e>, new: &NewUpload<'_>, now: Timestamp) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO uploads (account_id, object_key, declared_size, content_type, replace_existing, status, \
-                              created_at) \
-         VALUES (?, ?, ?, ?, ?, 'signed', ?) RETURNING id",
+        "INSERT INTO uploads (account_id, object_key, declared_size, content_type, replace_existing, replaces_etag, \
+                              status, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'signed', ?) RETURNING id",
     )
-    .bind(account_id)
-    .bind(object_key)
-    .bind(declared_size)
-    .bind(content_type)
-    .bind(replace_existing)
+    .bind(new.account_id)
+    .bind(new.object_key)
+    .bind(new.declared_size)
+    .bind(new.content_type)
+    .bind(new.replace_existing)
+    .bind(new.replaces_etag)
     .bind(now)
     .fetch_one(db)
     .await?;
@@ -48,7 +55,7 @@ pub async fn insert_signed<'e>(
 pub async fn find_owned<'e>(db: impl SqliteExecutor<'e>, id: i64, account_id: i64) -> sqlx::Result<Option<Upload>> {
     sqlx::query_as::<_, Upload>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
-                u.size, u.etag, u.created_at, u.completed_at \
+                u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id WHERE u.id = ? AND u.account_id = ?",
     )
     .bind(id)
@@ -87,7 +94,7 @@ pub async fn list_recent<'e>(
 ) -> sqlx::Result<Vec<Upload>> {
     sqlx::query_as::<_, Upload>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
-                u.size, u.etag, u.created_at, u.completed_at \
+                u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
          WHERE (?1 IS NULL OR u.account_id = ?1) AND u.status = 'completed' \
          ORDER BY u.id DESC LIMIT ?2",
@@ -108,7 +115,7 @@ pub async fn list_filtered<'e>(
 ) -> sqlx::Result<Vec<Upload>> {
     sqlx::query_as::<_, Upload>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
-                u.size, u.etag, u.created_at, u.completed_at \
+                u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
          WHERE u.status = 'completed' AND (?1 IS NULL OR a.username = ?1) \
            AND (?2 IS NULL OR substr(u.object_key, 1, length(?2)) = ?2) \
@@ -119,4 +126,32 @@ pub async fn list_filtered<'e>(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// The newest completed upload at `object_key` that nothing replaced since:
+/// `(upload id, account id, ETag)`.
+pub async fn current_at_key<'e>(
+    db: impl SqliteExecutor<'e>,
+    object_key: &str,
+) -> sqlx::Result<Option<(i64, i64, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT id, account_id, etag FROM uploads \
+         WHERE object_key = ? AND status = 'completed' AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(object_key)
+    .fetch_optional(db)
+    .await
+}
+
+/// Marks the earlier completed uploads at the key of upload `id` as replaced by it.
+pub async fn mark_replaced_by<'e>(db: impl SqliteExecutor<'e>, id: i64, object_key: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE uploads SET replaced_by = ?1 \
+         WHERE object_key = ?2 AND status = 'completed' AND id < ?1 AND replaced_by IS NULL",
+    )
+    .bind(id)
+    .bind(object_key)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

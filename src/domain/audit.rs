@@ -35,6 +35,8 @@ pub enum AuditAction {
     TotpEnabled,
     TotpDisabled,
     RecoveryCodeUsed,
+    PasswordChanged,
+    LinkExpired,
     OwnerPasswordReset,
     BackupCreated,
 }
@@ -71,6 +73,8 @@ impl AuditAction {
         Self::TotpEnabled,
         Self::TotpDisabled,
         Self::RecoveryCodeUsed,
+        Self::PasswordChanged,
+        Self::LinkExpired,
         Self::OwnerPasswordReset,
         Self::BackupCreated,
     ];
@@ -107,6 +111,8 @@ impl AuditAction {
             Self::TotpEnabled => "two_factor.enabled",
             Self::TotpDisabled => "two_factor.disabled",
             Self::RecoveryCodeUsed => "two_factor.recovery_code_used",
+            Self::PasswordChanged => "account.password_changed",
+            Self::LinkExpired => "link.expired",
             Self::OwnerPasswordReset => "owner.password_reset",
             Self::BackupCreated => "backup.created",
         }

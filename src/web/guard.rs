@@ -26,7 +26,7 @@ fn refuse(path: &str, err: AppError) -> Response {
     }
 }
 
-fn is_write(method: &Method) -> bool {
+pub fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -141,4 +141,20 @@ pub async fn rate_limit_links(State(state): State<AppState>, req: Request, next:
         return refuse(req.uri().path(), AppError::RateLimited);
     }
     next.run(req).await
+}
+
+/// Runs every state-changing request to completion in its own task, so a
+/// client that goes away mid-request (a closed tab, a dropped network) cannot
+/// cancel a handler between the S3 call it made and the record of it: the
+/// request's change and its audit row always land together, or neither.
+pub async fn finish_writes(req: Request, next: Next) -> Response {
+    if !is_write(req.method()) {
+        return next.run(req).await;
+    }
+    use tracing::Instrument as _;
+    let task = tokio::spawn(next.run(req).instrument(tracing::Span::current()));
+    match task.await {
+        Ok(res) => res,
+        Err(e) => refuse("/", AppError::Internal(anyhow::anyhow!("request task failed: {e}"))),
+    }
 }

@@ -16,11 +16,16 @@ pub const NO_STORE: [(header::HeaderName, &str); 2] =
 
 /// The origin(s) browsers upload to: the custom endpoint, or AWS's S3 hosts.
 pub fn s3_connect_sources(state: &AppState) -> String {
-    match &state.config.s3_endpoint {
+    connect_sources_for(&state.config)
+}
+
+/// [`s3_connect_sources`] for a configuration.
+pub fn connect_sources_for(config: &crate::config::Config) -> String {
+    match &config.s3_endpoint {
         Some(url) => url.origin().ascii_serialization(),
         None => {
-            let r = &state.config.region;
-            let b = state.config.bucket.as_str();
+            let r = &config.region;
+            let b = config.bucket.as_str();
             format!("https://{b}.s3.{r}.amazonaws.com https://s3.{r}.amazonaws.com")
         }
     }

@@ -48,22 +48,45 @@ pub struct LoginForm {
     password: String,
 }
 
+/// The throttling keys of a sign-in attempt: the client address, the
+/// username from that address, and — unless this browser is a known device
+/// of the account — the username from anywhere (guessing from many addresses).
+pub fn throttle_keys(meta: &ClientMeta, username: &str, known_device: bool) -> Vec<String> {
+    let user = username.to_lowercase();
+    let mut keys = vec![meta.ip_key(), format!("user@{}:{user}", meta.ip_key())];
+    if !known_device {
+        keys.push(format!("user:{user}"));
+    }
+    keys
+}
+
 pub async fn login(
     State(state): State<AppState>,
     meta: ClientMeta,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let now = state.now();
     let username: String = form.username.trim().chars().take(64).collect();
     let password = Secret::new(form.password);
-    let keys = [meta.ip_key(), format!("user:{}", username.to_lowercase())];
-    if state.throttle.is_locked(&keys, now) {
-        let event = Event::failure(AuditAction::LoginFailed, username.as_str())
-            .with_detail(serde_json::json!({ "reason": "throttled" }));
-        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
-        return Err(AppError::RateLimited);
-    }
     let account = db::accounts::find_by_username(&state.db, &username).await?;
+    let known_device = account.as_ref().is_some_and(|a| {
+        a.password_hash.as_deref().is_some_and(|hash| {
+            crate::auth::device::is_known(&state.master_key, &headers, state.is_https(), a.id, hash)
+        })
+    });
+    let keys = throttle_keys(&meta, &username, known_device);
+    // SECURITY: growing delays per client address, per username from it, and per
+    // username from anywhere (except for the account's known devices: no lock-out by strangers).
+    let wait = state.throttle.wait_secs(&keys, now);
+    if wait > 0 {
+        let event = Event::failure(AuditAction::LoginFailed, username.as_str())
+            .with_detail(serde_json::json!({ "reason": "throttled", "wait_secs": wait }));
+        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
+        let error = format!("Too many failed sign-ins. Wait {} and try again.", crate::clock::format_wait(wait));
+        let page = LoginPage { nav: Nav::anonymous(), username, error: Some(error) };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.to_string())], page).into_response());
+    }
     let stored = account.as_ref().filter(|a| a.disabled_at.is_none()).and_then(|a| a.password_hash.clone());
     let ok = state.hasher.verify(password, stored).await?;
     let Some(account) = account.filter(|_| ok) else {
@@ -102,8 +125,15 @@ async fn signed_in(
     let role = if account.is_owner() { Role::Owner } else { Role::Teammate };
     let cookie = session::set_cookie(&token, state.is_https(), state.config.session_absolute_secs)?;
     let clear_challenge = challenge_cookie(None, state.is_https())?;
+    let hash = account.password_hash.as_deref().unwrap_or_default();
+    let device = crate::auth::device::token_for(&state.master_key, account.id, hash);
+    let device = crate::auth::device::set_cookie(&device, state.is_https())?;
     Ok((
-        AppendHeaders([(header::SET_COOKIE, cookie), (header::SET_COOKIE, clear_challenge)]),
+        AppendHeaders([
+            (header::SET_COOKIE, cookie),
+            (header::SET_COOKIE, clear_challenge),
+            (header::SET_COOKIE, device),
+        ]),
         Redirect::to(home_of(role)),
     )
         .into_response())

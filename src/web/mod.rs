@@ -12,6 +12,7 @@
 //!
 //! [`metrics_router`] is the separate metrics listener's table.
 
+pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod extract;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     // SECURITY: routes for anyone signed in; a session and a CSRF token on writes.
     let signed_in = Router::new()
         .route("/logout", post(login::logout))
+        .route("/account/password", get(account::password_form).post(account::change_password))
         .route_layer(from_fn_with_state(state.clone(), guard::require_signed_in));
 
     // SECURITY: every teammate route requires a teammate session and a CSRF token on writes.
@@ -108,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(teammate)
         .merge(owner)
         .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn(guard::finish_writes))
         // SECURITY: cross-site state-changing requests are refused before any handler runs.
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))

@@ -61,7 +61,7 @@ pub async fn create(
     Json(dest): Json<Destination>,
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
-    let checked = uploads::check_destination(&state, &ctx, &dest, true).await?;
+    let checked = uploads::check_destination(&state, &ctx, session.account_id, &dest, true).await?;
     let started = uploads::start_multipart(&state, &ctx, session.account_id, &checked, dest.replace).await?;
     let part_size = i64::try_from(started.part_size).map_err(|e| AppError::Internal(e.into()))?;
     let part_count = i64::try_from(started.part_count).map_err(|e| AppError::Internal(e.into()))?;

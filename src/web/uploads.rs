@@ -86,29 +86,31 @@ pub async fn sign_upload(
     Json(dest): Json<Destination>,
 ) -> ApiResult<Response> {
     let ctx = meta.audit(&session.username);
-    let checked = uploads::check_destination(&state, &ctx, &dest, false).await?;
+    let checked = uploads::check_destination(&state, &ctx, session.account_id, &dest, false).await?;
     let key = &checked.key;
     let content_type = s3::content_type_for(key.file_name());
     let ttl = Duration::from_secs(state.config.presign_ttl_secs);
-    // SECURITY: unless the teammate asked to replace, S3 itself refuses to overwrite (If-None-Match: *).
-    let refuse_existing = !dest.replace;
-    let presigned =
-        s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, refuse_existing, ttl)
-            .await
-            .map_err(AppError::Internal)?;
+    // SECURITY: S3 itself enforces what was checked: a free key stays free (If-None-Match: *),
+    // a replaced object is the very one checked (If-Match).
+    let condition = match &checked.replaces {
+        Some(etag) => s3::WriteCondition::Exactly(etag),
+        None => s3::WriteCondition::Absent,
+    };
+    let presigned = s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, condition, ttl)
+        .await
+        .map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
-    let upload_id = db::uploads::insert_signed(
-        &mut *tx,
-        session.account_id,
-        key.as_str(),
-        checked.size,
+    let new = db::uploads::NewUpload {
+        account_id: session.account_id,
+        object_key: key.as_str(),
+        declared_size: checked.size,
         content_type,
-        dest.replace,
-        now,
-    )
-    .await?;
-    if checked.replaces {
+        replace_existing: dest.replace,
+        replaces_etag: checked.replaces.as_deref(),
+    };
+    let upload_id = db::uploads::insert_signed(&mut *tx, &new, now).await?;
+    if checked.replaces.is_some() {
         uploads::record_replace(&mut tx, &ctx, key.as_str(), upload_id, now).await?;
     }
     let event = Event::success(AuditAction::UploadSigned, key.as_str())

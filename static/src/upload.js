@@ -198,7 +198,7 @@ function start() {
           const code = (/<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "") || [])[1] || `HTTP ${xhr.status}`;
           let text = `S3 refused the upload (${code}). Press Retry; if it keeps failing, tell the portal owner.`;
           if (code === "PreconditionFailed" || xhr.status === 412) {
-            text = "A file with this name appeared in the bucket meanwhile; it was not overwritten. Choose Replace to overwrite it.";
+            text = "A file with this name appeared in the bucket or changed meanwhile; it was not overwritten. Choose Replace to overwrite it (only your own files can be replaced).";
           }
           const err = new Error(text);
           err.source = xhr;
@@ -288,14 +288,24 @@ function start() {
     for (const id of fileIDs) {
       const file = uppy.getFile(id);
       if (!file || !isMultipart(file) || file.s3Multipart?.uploadId || file.meta.egxReplace) continue;
+      let found;
       try {
-        const found = await api("POST", "/api/multipart/resumable", destinationOf(file));
-        uppy.setFileState(id, { s3Multipart: { uploadId: found.upload_id, key: found.key } });
-        setKey(id, found.key);
-        setState(id, "uploading", "Resuming an earlier upload of this file");
+        found = await api("POST", "/api/multipart/resumable", destinationOf(file));
       } catch {
-        // Nothing to resume: a new upload starts.
+        continue; // Nothing to resume: a new upload starts.
       }
+      try {
+        // Resume only if S3 can say which parts it holds; otherwise free the
+        // old parts and start over, rather than retrying a resume forever.
+        await api("GET", `/api/multipart/${encodeURIComponent(found.upload_id)}/parts`);
+      } catch {
+        await api("DELETE", `/api/multipart/${encodeURIComponent(found.upload_id)}`).catch(() => {});
+        setState(id, "waiting", "An earlier upload of this file could not be resumed; starting over");
+        continue;
+      }
+      uppy.setFileState(id, { s3Multipart: { uploadId: found.upload_id, key: found.key } });
+      setKey(id, found.key);
+      setState(id, "uploading", "Resuming an earlier upload of this file");
     }
   });
 

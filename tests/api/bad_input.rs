@@ -100,11 +100,28 @@ async fn a_wrong_password_is_refused_audited_and_throttled() {
         assert_eq!(text_of(&res.text().await.unwrap(), "#form-error"), unknown_text, "one answer for both");
     }
 
-    // Five failures from this address: locked now, even with the right password.
+    // Five failures from this address: held back now, even with the right password.
     let res = app.login(&stranger, OWNER, OWNER_PASSWORD).await;
     assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "30", "the first delay is 30 seconds");
+    assert_eq!(
+        text_of(&res.text().await.unwrap(), "#form-error"),
+        "Too many failed sign-ins. Wait 30 seconds and try again."
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed'").await, 6);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1, "only the setup session exists");
+
+    // The delay grows: one more wrong password after the wait doubles it.
+    app.clock.advance(30);
+    assert_eq!(app.login(&stranger, OWNER, "still-not-the-password").await.status(), 401);
+    let res = app.login(&stranger, OWNER, OWNER_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "60");
+
+    // Once the wait is over, the right password signs in and clears the count.
+    app.clock.advance(60);
+    assert_eq!(app.login(&stranger, OWNER, OWNER_PASSWORD).await.status(), 303);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 2);
 }
 
 #[tokio::test]

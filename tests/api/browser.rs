@@ -103,3 +103,34 @@ async fn the_journey_works_in_a_real_browser_and_cors_is_what_allows_it() {
     assert!(s3.head_object().bucket(&app.bucket).key("streaming/blocked.csv").send().await.is_err());
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reveal_refuses_without_webcrypto_or_with_a_cut_link_and_uses_nothing_up() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let link = app.add_teammate_link(&unique("ines")).await;
+    let envs = vec![("EGX_MODE", "link-guards".to_owned()), ("EGX_LINK", link.clone())];
+
+    let result = tokio::task::spawn_blocking(move || run_node(&envs)).await.unwrap();
+
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["reveal_posts"], 0, "the page never asked the server for the secret");
+    assert_eq!(
+        result["insecure"],
+        "Your browser only decrypts secrets on a secure page (https, or localhost). \
+         Nothing was used up: open the link over https."
+    );
+    assert_eq!(
+        result["incomplete"],
+        "This link is incomplete: the part after # is missing or cut off. \
+         Nothing was used up: copy the whole link and open it again."
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM secret_links WHERE revealed_at IS NULL AND payload IS NOT NULL").await,
+        1
+    );
+    let actions = app.audit_actions().await;
+    assert_eq!(actions.iter().filter(|a| *a == "link.opened").count(), 2);
+    assert!(!actions.iter().any(|a| a.starts_with("link.reveal")), "{actions:?}");
+    assert!(app.reveal(&app.new_client(), &link).await.is_ok(), "the link still works afterwards");
+}

@@ -72,6 +72,7 @@ struct Served {
     child: Child,
     address: String,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
@@ -82,7 +83,7 @@ impl Served {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("egx-portal listening")
                     && let Some(rest) = line.split("address=").nth(1)
@@ -99,7 +100,14 @@ impl Served {
                 panic!("the portal did not start: {:?}", log.lock().unwrap());
             }
         };
-        Self { child, address, log }
+        Self { child, address, log, reader: Some(reader) }
+    }
+
+    /// After the process exited: waits until its last log line was read.
+    fn drain_log(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
     }
 
     fn terminate(&self) {
@@ -245,6 +253,7 @@ fn sigterm_with_a_slow_request_open_stops_at_the_deadline_and_leaves_a_sound_dat
     let status = wait_exit(&mut served.child, Duration::from_secs(30));
 
     let status = status.expect("the portal exited instead of waiting for the slow request forever");
+    served.drain_log();
     assert_eq!(status.code(), Some(0), "a clean exit");
     assert!(served.logged("shutting down: draining requests"), "{:?}", served.log.lock().unwrap());
     assert!(served.logged("still open at the shutdown deadline"), "the deadline, not the client, ended it");
@@ -270,6 +279,7 @@ fn sigterm_with_nothing_open_stops_without_waiting_for_the_deadline() {
 
     served.terminate();
     let status = wait_exit(&mut served.child, Duration::from_secs(60)).expect("it stopped well before the deadline");
+    served.drain_log();
 
     assert_eq!(status.code(), Some(0));
     assert!(!served.logged("still open at the shutdown deadline"));

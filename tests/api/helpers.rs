@@ -525,3 +525,13 @@ pub fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }
+
+/// Signs `user` in with a client that keeps no cookies; returns the
+/// `name=value` of the session cookie (for raw requests).
+pub async fn session_cookie(app: &TestApp, user: &str, password: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = app.login(&client, user, password).await;
+    assert_eq!(res.status(), 303, "sign-in succeeds");
+    let set = res.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}

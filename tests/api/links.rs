@@ -193,3 +193,35 @@ async fn link_endpoints_are_rate_limited_per_client_address() {
     app.clock.advance(60);
     assert!(app.reveal(&app.new_client(), &link).await.is_ok());
 }
+
+#[tokio::test]
+async fn an_expired_link_loses_its_ciphertext_and_its_expiry_is_audited_once() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let revealed = app.add_teammate_link(&unique("rita")).await;
+    app.reveal(&app.new_client(), &revealed).await.unwrap();
+
+    // Housekeeping before the links expire purges nothing.
+    egx_portal::app::housekeeping_once(&app.state).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM secret_links WHERE payload IS NOT NULL").await, 1);
+
+    app.clock.advance(72 * 3600);
+    egx_portal::app::housekeeping_once(&app.state).await;
+    egx_portal::app::housekeeping_once(&app.state).await;
+
+    assert_eq!(app.count("SELECT COUNT(*) FROM secret_links WHERE payload IS NOT NULL").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM secret_links WHERE enrol_token_digest IS NOT NULL").await,
+        0,
+        "the revealed link's unused enrolment token is gone too"
+    );
+    let expired: Vec<(String, String, Option<String>)> =
+        app.audit().await.into_iter().filter(|(action, _, _)| action == "link.expired").collect();
+    assert_eq!(
+        expired,
+        [("link.expired".to_owned(), "success".to_owned(), Some(id.clone()))],
+        "once, for the unrevealed link"
+    );
+    assert_eq!(app.get(&page_path(&link)).await.status(), 410);
+    assert_eq!(app.reveal(&app.new_client(), &link).await.unwrap_err().status(), 410);
+}

@@ -4,6 +4,7 @@
 //! signature-checked S3), and a real headless Chromium for the browser.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod audit;
 mod bad_input;
 mod browser;

@@ -230,36 +230,59 @@ async fn a_single_put_is_refused_above_the_multipart_threshold() {
     );
 }
 
+/// Uploads `bytes` to `prefix/name` through the portal (sign, PUT, complete).
+async fn upload_small(app: &TestApp, who: &reqwest::Client, prefix: &str, name: &str, bytes: &[u8]) -> i64 {
+    let res = app.sign(who, serde_json::json!({"prefix": prefix, "relative_path": name, "size": bytes.len()})).await;
+    assert_eq!(res.status(), 200, "signing {prefix}/{name}");
+    let signed: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(put_part(&signed, bytes.to_vec()).await.0, 200);
+    let id = signed["upload_id"].as_i64().unwrap();
+    assert_eq!(app.complete(who, id).await.status(), 200);
+    id
+}
+
 #[tokio::test]
-async fn an_existing_object_is_refused_then_replaced_when_the_teammate_asks() {
+async fn a_teammates_own_object_is_refused_then_replaced_when_they_ask() {
     let app = app_with_small_parts().await;
     app.create_owner().await;
     let (_, alice) = app.onboard(&unique("alice")).await;
-    let s3 = app.emulator.s3();
-    s3.put_object().bucket(&app.bucket).key("batch/x.csv").body(b"old".to_vec().into()).send().await.unwrap();
+    let first = upload_small(&app, &alice, "batch", "x.csv", b"old").await;
+    let data = pattern(6 * MIB);
+    let started: serde_json::Value = create(&app, &alice, "y.bin", data.len(), false).await.json().await.unwrap();
+    let id = started["upload_id"].as_str().unwrap();
+    let parts = upload_parts(&app, &alice, id, &data, 5 * MIB, &[1, 2]).await;
+    assert_eq!(complete(&app, &alice, id, &serde_json::json!(parts)).await.status(), 200);
 
-    // Refused by default, single PUT and multipart alike.
+    // Refused by default, single PUT and multipart alike, with "Replace" offered (code "conflict").
     let res = app.sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "x.csv", "size": 3})).await;
     assert_eq!(res.status(), 409);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("already exists"), "{body}");
-    s3.put_object().bucket(&app.bucket).key("batch/mp/y.bin").body(b"old".to_vec().into()).send().await.unwrap();
+    assert_eq!(body["error"], "conflict");
+    assert!(body["message"].as_str().unwrap().contains("already exists in the bucket (you uploaded it)"), "{body}");
     assert_eq!(create(&app, &alice, "y.bin", 6 * MIB, false).await.status(), 409);
-    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, 2, "nothing new was recorded");
 
-    // Allowed when asked: the choice is audited, and the bytes are replaced.
+    // Allowed when asked: the choice is audited, the write is conditional on the very object, and the bytes change.
     let res = app
         .sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "x.csv", "size": 3, "replace": true}))
         .await;
     assert_eq!(res.status(), 200);
     let signed: serde_json::Value = res.json().await.unwrap();
-    assert!(signed["headers"].get("if-none-match").is_none(), "no If-None-Match on a replace: {signed}");
-    let (status, _) = put_part(&signed, b"new".to_vec()).await;
-    assert_eq!(status, 200);
-    assert_eq!(app.complete(&alice, signed["upload_id"].as_i64().unwrap()).await.status(), 200);
+    assert!(signed["headers"].get("if-none-match").is_none(), "{signed}");
+    let etag = app.emulator.s3().head_object().bucket(&app.bucket).key("batch/x.csv").send().await.unwrap();
+    assert_eq!(signed["headers"]["if-match"].as_str(), etag.e_tag(), "If-Match names the object checked");
+    assert_eq!(put_part(&signed, b"new".to_vec()).await.0, 200);
+    let second = signed["upload_id"].as_i64().unwrap();
+    assert_eq!(app.complete(&alice, second).await.status(), 200);
     assert_eq!(object_bytes(&app, "batch/x.csv").await, b"new");
+    let (replaced_by,): (Option<i64>,) = sqlx::query_as("SELECT replaced_by FROM uploads WHERE id = ?")
+        .bind(first)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(replaced_by, Some(second), "the first row now points at the upload that replaced it");
 
-    let data = pattern(6 * MIB);
+    let data = pattern(6 * MIB + 7);
     let started: serde_json::Value = create(&app, &alice, "y.bin", data.len(), true).await.json().await.unwrap();
     let id = started["upload_id"].as_str().unwrap();
     let parts = upload_parts(&app, &alice, id, &data, 5 * MIB, &[1, 2]).await;
@@ -272,6 +295,71 @@ async fn an_existing_object_is_refused_then_replaced_when_the_teammate_asks() {
     let replaces: Vec<_> =
         audit.iter().filter(|(a, _, _)| a == "upload.replace_requested").map(|(_, _, t)| t.clone()).collect();
     assert_eq!(replaces, vec![Some("batch/x.csv".to_owned()), Some("batch/mp/y.bin".to_owned())]);
+
+    // The owner's list marks the replaced row.
+    let html = app.get("/admin/uploads?key=batch/x.csv").await.text().await.unwrap();
+    assert_eq!(text_of(&html, &format!("#upload-{first} .state")), format!("replaced by #{second}"));
+    assert_eq!(text_of(&html, &format!("#upload-{second} .state")), "current");
+}
+
+#[tokio::test]
+async fn nobody_replaces_another_teammates_object_or_one_written_outside_the_portal() {
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    let (_, bob) = app.onboard(&unique("bob")).await;
+    upload_small(&app, &alice, "streaming", "alices.csv", b"alice's").await;
+    let s3 = app.emulator.s3();
+    s3.put_object()
+        .bucket(&app.bucket)
+        .key("batch/cli.csv")
+        .body(b"from the CLI".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let before = app.count("SELECT COUNT(*) FROM uploads").await;
+
+    for (prefix, name) in [("streaming", "alices.csv"), ("batch", "cli.csv")] {
+        for replace in [false, true] {
+            let dest = serde_json::json!({"prefix": prefix, "relative_path": name, "size": 3, "replace": replace});
+            let res = app.sign(&bob, dest).await;
+            assert_eq!(res.status(), 409, "{prefix}/{name} replace={replace}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "object_taken", "no Replace is offered");
+            assert!(body["message"].as_str().unwrap().contains("was not uploaded by you"), "{body}");
+        }
+    }
+    // Alice herself may not replace what the CLI wrote either: the portal did not record it as hers.
+    let res = app
+        .sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "cli.csv", "size": 3, "replace": true}))
+        .await;
+    assert_eq!(res.status(), 409);
+
+    assert_eq!(object_bytes(&app, "streaming/alices.csv").await, b"alice's");
+    assert_eq!(object_bytes(&app, "batch/cli.csv").await, b"from the CLI");
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads").await, before, "nothing was signed");
+    let refused = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.refused' AND detail LIKE '%exists_not_yours%'")
+        .await;
+    assert_eq!(refused, 5);
+}
+
+#[tokio::test]
+async fn a_replace_is_refused_by_s3_when_the_object_changed_after_signing() {
+    // The replace URL is signed with If-Match on the checked ETag (LocalStack honours it).
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    upload_small(&app, &alice, "batch", "moving.csv", b"v1").await;
+    let dest = serde_json::json!({"prefix": "batch", "relative_path": "moving.csv", "size": 2, "replace": true});
+    let signed: serde_json::Value = app.sign(&alice, dest).await.json().await.unwrap();
+    let s3 = app.emulator.s3();
+    s3.put_object().bucket(&app.bucket).key("batch/moving.csv").body(b"v2".to_vec().into()).send().await.unwrap();
+
+    let (status, _) = put_part(&signed, b"v3".to_vec()).await;
+
+    assert_eq!(status, 412);
+    assert_eq!(object_bytes(&app, "batch/moving.csv").await, b"v2");
 }
 
 #[tokio::test]
@@ -457,6 +545,7 @@ pub async fn browser(app: &TestApp, teammate: &str, steps: serde_json::Value) ->
     assert!(out.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert!(result["csp"].as_array().unwrap().is_empty(), "CSP violations: {}", result["csp"]);
+    assert_eq!(result["unfinished_api_calls"], serde_json::json!([]), "the page's calls to the portal all finished");
     result
 }
 
@@ -693,4 +782,116 @@ async fn the_owner_sees_everyones_uploads_and_can_filter_by_teammate_and_key() {
     let page = alice.get(app.url("/upload")).send().await.unwrap().text().await.unwrap();
     assert_eq!(text_of(&page, "#history tbody tr td code"), "batch/a.csv");
     assert!(!has(&page, "#history tbody tr:nth-child(2)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_whose_browser_type_is_odd_or_empty_upload_with_the_type_the_portal_signed() {
+    // C03: the browser says application/vnd.ms-excel for a .csv, "" for a file with no
+    // extension, and something unrelated for a .bin; the signed Content-Type is the
+    // portal's choice and the page sends exactly that, as a raw body (no FormData).
+    let (app, alice, files) = browser_app().await;
+    let cases = [
+        ("export.csv", "application/vnd.ms-excel", "text/csv"),
+        ("README", "", "application/octet-stream"),
+        ("capture.bin", "image/png", "application/octet-stream"),
+    ];
+    let mut specs = Vec::new();
+    for (name, browser_type, _) in cases {
+        let path = files.path().join(name);
+        std::fs::write(&path, format!("bytes of {name}")).unwrap();
+        specs.push(serde_json::json!({"path": path, "name": name, "mimeType": browser_type}));
+    }
+
+    let steps = serde_json::json!([{"do": "login"}, {"do": "upload", "prefix": "batch", "folder": "odd types", "files": specs}]);
+    let result = browser(&app, &alice, steps).await;
+
+    let mut expected: Vec<String> = cases.iter().map(|(n, _, _)| format!("batch/odd types/{n}")).collect();
+    expected.sort();
+    assert_eq!(row_keys(&result, "done"), expected, "{result}");
+    for (name, _, signed_type) in cases {
+        let key = format!("batch/odd types/{name}");
+        let head = app.emulator.s3().head_object().bucket(&app.bucket).key(&key).send().await.unwrap();
+        assert_eq!(head.content_type(), Some(signed_type), "{key}");
+        assert_eq!(object_bytes(&app, &key).await, format!("bytes of {name}").into_bytes(), "{key}: the raw bytes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_runs_to_its_record_even_when_the_client_hangs_up_at_once() {
+    // A closed tab must not cut a handler between S3's change and the portal's
+    // record of it: the request runs to completion without its client.
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let name = unique("alice");
+    let (_, alice) = app.onboard(&name).await;
+    let started: serde_json::Value = create(&app, &alice, "left.bin", 12 * MIB, false).await.json().await.unwrap();
+    let id: i64 = started["upload_id"].as_str().unwrap().parse().unwrap();
+    let cookie = session_cookie(&app, &name, TEAMMATE_PASSWORD).await;
+    let csrf = {
+        let html = app.new_client().get(app.url("/upload")).header("cookie", &cookie).send().await.unwrap();
+        let html = html.text().await.unwrap();
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("#uploader").unwrap();
+        doc.select(&sel).next().unwrap().value().attr("data-csrf").unwrap().to_owned()
+    };
+
+    // Act: the whole request, then the connection closes before any answer.
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "DELETE /api/multipart/{id} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n\
+         Origin: {}\r\nContent-Length: 0\r\n\r\n",
+        app.base
+    );
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        socket.shutdown().await.unwrap();
+    }
+
+    // Assert: S3 and the portal agree that the upload was aborted (bounded wait).
+    let mut state = String::new();
+    for _ in 0..100 {
+        (state,) = sqlx::query_as("SELECT state FROM multipart_uploads WHERE upload_id = ?")
+            .bind(id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        if state != "open" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "aborted");
+    assert!(open_s3_uploads(&app).await.is_empty());
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.aborted'").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_cannot_be_resumed_starts_over_and_frees_the_old_parts() {
+    let (app, alice, files) = browser_app().await;
+    let data = pattern(16_000_000);
+    let path = files.path().join("no resume.bin");
+    std::fs::write(&path, &data).unwrap();
+
+    // As above, but after the reload listing the stored parts fails.
+    let steps = serde_json::json!([
+        {"do": "login"},
+        {"do": "upload-and-reload", "prefix": "batch", "folder": "r", "file": path, "hold_from_part": 3,
+         "fail_list_parts": true},
+    ]);
+    let result = browser(&app, &alice, steps).await;
+
+    assert_eq!(row_keys(&result, "done"), vec!["batch/r/no resume.bin".to_owned()], "{result}");
+    let mut after: Vec<u64> =
+        result["part_puts_after_reload"].as_array().unwrap().iter().map(|p| p["n"].as_u64().unwrap()).collect();
+    after.sort();
+    assert_eq!(after, vec![1, 2, 3, 4], "every part was sent again: {result}");
+    assert_eq!(object_bytes(&app, "batch/r/no resume.bin").await, data);
+    let states: Vec<(String,)> = sqlx::query_as("SELECT state FROM multipart_uploads ORDER BY upload_id")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(states, [("aborted".to_owned(),), ("completed".to_owned(),)], "the old upload was aborted");
+    assert!(open_s3_uploads(&app).await.is_empty(), "no parts left behind in S3");
 }

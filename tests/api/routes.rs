@@ -32,6 +32,8 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("POST", "/l/{id}/reveal", Group::Public),
     ("POST", "/l/{id}/enrol", Group::Public),
     ("POST", "/logout", Group::SignedIn),
+    ("GET", "/account/password", Group::SignedIn),
+    ("POST", "/account/password", Group::SignedIn),
     ("GET", "/upload", Group::Teammate),
     ("POST", "/api/uploads", Group::Teammate),
     ("POST", "/api/uploads/{id}/complete", Group::Teammate),
@@ -177,7 +179,12 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
                     assert!(!refused(s), "{what}: {who} got {s}");
                 }
             }
-            Group::SignedIn => unreachable!(),
+            Group::SignedIn => {
+                assert_eq!((anon, anon_loc.as_str()), (303, "/login"), "{what}: anonymous");
+                for (who, s) in [("teammate", as_alice), ("other teammate", as_bob), ("owner", as_owner)] {
+                    assert!(!refused(s), "{what}: {who} got {s}");
+                }
+            }
             Group::Metrics => {
                 // Not routed on the public listener, for anyone.
                 for (who, s) in [("anonymous", anon), ("teammate", as_alice), ("owner", as_owner)] {

@@ -20,6 +20,13 @@
 //          [EGX_SCREENSHOT_DIR]
 //     stdout: {"ok":true,"rows":["row text", ...]}
 //
+//   link-guards        open a one-time link where Reveal must refuse BEFORE asking
+//                      the server for anything: over plain http on a host that is
+//                      not localhost (no WebCrypto: not a secure context), and with
+//                      the #fragment cut short. Nothing may be used up.
+//     env: EGX_LINK
+//     stdout: {"ok":true,"insecure":"message","incomplete":"message","reveal_posts":0}
+//
 // EGX_FILES is a JSON array of {"path": "/abs/file", "prefix": "streaming"|"batch",
 // "folder": "optional/sub"}. EGX_CHROMIUM overrides /usr/bin/chromium.
 //
@@ -531,11 +538,53 @@ async function runUploadOnly(browser) {
   return { ok: true, rows: rows.map((r) => r.text) };
 }
 
+// -------------------------------------------------------- link-guards ------
+// A host name that is not "potentially trustworthy" to the browser, mapped to
+// 127.0.0.1 by a resolver rule: pages served from it over http get no WebCrypto.
+const INSECURE_HOST = 'egx-insecure.test';
+
+async function runLinkGuards(browser) {
+  const link = requireEnv('EGX_LINK');
+  const hash = link.indexOf('#');
+  check(hash > 0, 'EGX_LINK has no #fragment');
+  addSecret(link.slice(hash + 1));
+  const { context, page } = await newPage(browser, 'teammate');
+  currentPage = page;
+  let revealPosts = 0;
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && /\/reveal$/.test(new URL(r.url()).pathname)) revealPosts += 1;
+  });
+
+  const refusal = async (url, name) => {
+    await open(page, url, name);
+    const error = page.locator('#reveal-error');
+    await error.waitFor({ state: 'visible' });
+    check(await page.locator('#reveal-button').isDisabled(), '#reveal-button is still enabled');
+    await page.locator('#reveal-button').click({ force: true }).catch(() => {});
+    check(await page.locator('#after-reveal').isHidden(), '#after-reveal became visible');
+    return textOf(page, '#reveal-error');
+  };
+
+  const insecure = await step('open the link over http on a host that is not localhost', async () => {
+    const url = new URL(link);
+    url.hostname = INSECURE_HOST;
+    const message = await refusal(url.toString(), 'link-insecure-context');
+    check(!(await page.evaluate(() => window.isSecureContext)), 'the page is a secure context after all');
+    return message;
+  });
+  const incomplete = await step('open the link with its #fragment cut short', () =>
+    refusal(link.slice(0, hash + 11), 'link-incomplete-fragment'),
+  );
+  check(revealPosts === 0, `the page POSTed to /reveal ${revealPosts} time(s)`);
+  await context.close();
+  return { ok: true, insecure, incomplete, reveal_posts: revealPosts };
+}
+
 // ------------------------------------------------------------------ main ---
 async function main() {
   const mode = process.env.EGX_MODE || 'journey';
-  const run = { journey: runJourney, 'upload-only': runUploadOnly }[mode];
-  if (!run) throw new StepFailure(`EGX_MODE must be "journey" or "upload-only", got "${mode}"`);
+  const run = { journey: runJourney, 'upload-only': runUploadOnly, 'link-guards': runLinkGuards }[mode];
+  if (!run) throw new StepFailure(`EGX_MODE must be "journey", "upload-only" or "link-guards", got "${mode}"`);
 
   let fileCount = 0;
   try {
@@ -551,7 +600,8 @@ async function main() {
 
   const executablePath = process.env.EGX_CHROMIUM || '/usr/bin/chromium';
   log(`mode ${mode}, browser ${executablePath}`);
-  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: LAUNCH_TIMEOUT_MS });
+  const args = [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`];
+  const browser = await chromium.launch({ executablePath, args, timeout: LAUNCH_TIMEOUT_MS });
   try {
     const result = await run(browser);
     process.stdout.write(`${redact(JSON.stringify(result))}\n`);

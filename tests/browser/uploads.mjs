@@ -8,12 +8,15 @@
 //     {"do": "login"}
 //     {"do": "upload", "prefix": "batch", "folder": "", "files": [paths], "input": "file"|"folder",
 //      "expect": "done"|"error", "count": N}          waits until N new rows are settled
+//                                 (a file may be {"path", "name", "mimeType"}: that type is what the page sees)
 //     {"do": "upload-and-reload", "prefix", "folder", "file", "hold_from_part": 3}
 //                                 holds parts >= hold_from_part, reloads once the earlier ones
-//                                 are stored, adds the same file again and waits for done
+//                                 are stored, adds the same file again and waits for done;
+//                                 "fail_list_parts": true makes listing the parts fail after the reload
 //     {"do": "replace"}            clicks "Replace" on the (one) conflicting row, waits for done
 //     {"do": "reload"}
 // Output: the last stdout line is JSON {ok, rows, parts_put, console, csp, warning_visible, ...}.
+import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -49,6 +52,12 @@ page.on("console", (msg) => {
 });
 page.on("pageerror", (err) => result.console.push(`pageerror: ${err.message}`));
 result.requests = [];
+// The page's requests to the portal's API that have not finished yet.
+const inFlight = new Set();
+const isApi = (req) => req.url().startsWith(`${base}/api/`);
+page.on("request", (req) => isApi(req) && inFlight.add(req));
+page.on("requestfinished", (req) => inFlight.delete(req));
+page.on("requestfailed", (req) => inFlight.delete(req));
 page.on("requestfailed", (req) => result.requests.push(`${reloaded ? "after" : "before"} FAILED ${req.method()} ${req.url().slice(0, 90)}`));
 page.on("requestfinished", async (req) => {
   result.requests.push(`${reloaded ? "after" : "before"} ${req.method()} ${(await req.response())?.status()} ${req.url().slice(0, 90)}`);
@@ -111,7 +120,12 @@ for (const step of steps) {
     case "upload": {
       await destination(step.prefix, step.folder);
       const input = step.input === "folder" ? "#folder-input" : "#file-input";
-      await page.setInputFiles(input, step.files);
+      // A file given as {path, name, mimeType} reaches the page with exactly
+      // that browser-reported type (as a browser's OS mapping may give).
+      const files = Array.isArray(step.files)
+        ? step.files.map((f) => (typeof f === "string" ? f : { name: f.name, mimeType: f.mimeType, buffer: readFileSync(f.path) }))
+        : step.files;
+      await page.setInputFiles(input, files);
       const rows = await settled(step.count ?? step.files.length);
       result.rows.push(...rows);
       break;
@@ -147,6 +161,19 @@ for (const step of steps) {
       reloaded = true;
       await page.reload();
       await page.unrouteAll({ behavior: "ignoreErrors" });
+      if (step.fail_list_parts) {
+        // S3 cannot say which parts it holds (as moto's ListParts answers the SDK
+        // in a shape it cannot read): the portal's listing answers 502.
+        await page.route(
+          (url) => /\/api\/multipart\/\d+\/parts$/.test(url.pathname),
+          (route) =>
+            route.fulfill({
+              status: 502,
+              contentType: "application/json",
+              body: JSON.stringify({ error: "upstream", message: "S3 could not list the uploaded parts; try again." }),
+            }),
+        );
+      }
       await page.waitForSelector("#dashboard .uppy-Dashboard");
       await destination(step.prefix, step.folder);
       await page.setInputFiles("#file-input", [step.file]);
@@ -157,6 +184,16 @@ for (const step of steps) {
       throw new Error(`unknown step ${JSON.stringify(step)}`);
   }
 }
+// Let the page's last calls to the portal (an abort after an error, a
+// completion) finish before the browser closes: wait until none has been
+// open for half a second (bounded).
+const quietBy = Date.now() + 15_000;
+let quietSince = Date.now();
+while (Date.now() < quietBy && (inFlight.size > 0 || Date.now() - quietSince < 500)) {
+  if (inFlight.size > 0) quietSince = Date.now();
+  await new Promise((r) => setTimeout(r, 50));
+}
+result.unfinished_api_calls = [...inFlight].map((r) => `${r.method()} ${r.url()}`);
 result.warning_visible = await page.isVisible("#cors-warning");
 result.history = await page.$$eval("#history tbody tr td code", (cs) => cs.map((c) => c.textContent));
 await page.screenshot({ path: process.env.EGX_SCREENSHOT || "/tmp/egx-uploads-last.png", fullPage: true }).catch(() => {});

@@ -1,5 +1,6 @@
 //! `/admin/uploads`: everyone's confirmed uploads, newest first, filterable
-//! by teammate (`?who=`) and key prefix (`?key=`).
+//! by teammate (`?who=`) and key prefix (`?key=`); a row whose object a later
+//! upload overwrote says so.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -16,6 +17,9 @@ use crate::web::Nav;
 use crate::web::uploads::human_size;
 
 pub struct UploadView {
+    pub id: i64,
+    /// "current", or "replaced by #N" when a later upload overwrote the object.
+    pub state: String,
     pub who: String,
     pub key: String,
     pub size: String,
@@ -56,6 +60,8 @@ pub async fn uploads_page(
     .await?
     .into_iter()
     .map(|u| UploadView {
+        id: u.id,
+        state: u.replaced_by.map(|n| format!("replaced by #{n}")).unwrap_or_else(|| "current".to_owned()),
         who: u.username,
         key: u.object_key,
         size: human_size(u.size.unwrap_or(u.declared_size)),
