@@ -101,6 +101,7 @@ impl App {
         let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                tracing::info!(deadline_secs = drain.as_secs(), "shutting down: draining requests");
                 let _ = tx.send(());
             });
         let serving = tokio::spawn(async move { serve.await });
@@ -108,20 +109,24 @@ impl App {
         let sweeper = tokio::spawn(crate::uploads::run_sweeper(self.state.clone(), Duration::from_secs(3600)));
         let _sweeper = AbortOnDrop(sweeper);
         tokio::pin!(serving);
-        tokio::select! {
-            result = &mut serving => return result.context("server task")?.context("serving"),
-            _ = rx => {}
-        }
-        tracing::info!(deadline_secs = drain.as_secs(), "shutting down: draining requests");
-        match tokio::time::timeout(drain, &mut serving).await {
-            Ok(result) => result.context("server task")?.context("serving")?,
-            Err(_) => {
-                tracing::warn!(
-                    deadline_secs = drain.as_secs(),
-                    "requests or connections still open at the shutdown deadline; closing them"
-                );
-                serving.abort();
-            }
+        // With nothing open, the server may finish before the signal's
+        // message is read: either way the database is closed below.
+        let finished = tokio::select! {
+            result = &mut serving => Some(result),
+            _ = rx => None,
+        };
+        match finished {
+            Some(result) => result.context("server task")?.context("serving")?,
+            None => match tokio::time::timeout(drain, &mut serving).await {
+                Ok(result) => result.context("server task")?.context("serving")?,
+                Err(_) => {
+                    tracing::warn!(
+                        deadline_secs = drain.as_secs(),
+                        "requests or connections still open at the shutdown deadline; closing them"
+                    );
+                    serving.abort();
+                }
+            },
         }
         // Every write is a transaction: closing the pool checkpoints the WAL,
         // and a request cut above never committed half a change.
