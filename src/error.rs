@@ -32,6 +32,9 @@ pub enum AppError {
     /// One uniform answer for used, expired, revoked and unknown links.
     #[error("link unavailable")]
     LinkUnavailable,
+    /// The first-run setup link was used or expired.
+    #[error("setup link unavailable")]
+    SetupLinkUnavailable,
     #[error("payload too large")]
     PayloadTooLarge,
     /// AWS refused or failed; the first text is shown, the error is logged.
@@ -56,7 +59,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::ObjectTaken(_) => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::LinkUnavailable => StatusCode::GONE,
+            Self::LinkUnavailable | Self::SetupLinkUnavailable => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream(..) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +78,7 @@ impl AppError {
             Self::ObjectTaken(_) => "object_taken",
             Self::RateLimited => "rate_limited",
             Self::LinkUnavailable => "link_unavailable",
+            Self::SetupLinkUnavailable => "setup_link_unavailable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Upstream(..) => "upstream",
             Self::Internal(_) => "internal",
@@ -94,6 +98,9 @@ impl AppError {
             Self::RateLimited => "Too many attempts. Wait a minute and try again.".into(),
             Self::LinkUnavailable => "This link is not available. It may have been used already, \
                  expired or been revoked. Ask the portal owner for a new one."
+                .into(),
+            Self::SetupLinkUnavailable => "This setup link was used already or has expired. If the owner account \
+                 exists, sign in; otherwise restart the portal: it prints a new setup link in its log."
                 .into(),
             Self::PayloadTooLarge => format!(
                 "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, \

@@ -47,7 +47,7 @@ pub async fn create_owner(
     setup_token_digest: Option<&str>,
 ) -> Result<i64, OwnerError> {
     check_username(username).map_err(OwnerError::Invalid)?;
-    check_new_password(password.expose(), confirm.expose()).map_err(OwnerError::Invalid)?;
+    check_new_password(password.expose(), confirm.expose(), username).map_err(OwnerError::Invalid)?;
     let hash = state.hasher.hash(password).await.map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
@@ -98,7 +98,7 @@ pub async fn reset_owner(
     }
     let hash = match &password {
         Some(p) => {
-            check_new_password(p.expose(), p.expose()).map_err(OwnerError::Invalid)?;
+            check_new_password(p.expose(), p.expose(), &owner.username).map_err(OwnerError::Invalid)?;
             Some(state.hasher.hash(p.clone()).await.map_err(AppError::Internal)?)
         }
         None => None,

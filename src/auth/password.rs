@@ -16,8 +16,11 @@ use crate::crypto::Secret;
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Checks a new password against the rules; the error is shown to the user.
-pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
+/// Checks a new password for `username` against the rules; the error is
+/// shown to the user. Beyond the length: not the username, not a run of one
+/// or two characters or a keyboard/number sequence, not a very common word
+/// with digits or symbols around it (what guessers try first).
+pub fn check_new_password(password: &str, confirm: &str, username: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("Choose a password of at least {MIN_PASSWORD_CHARS} characters."));
     }
@@ -27,7 +30,76 @@ pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
     if password != confirm {
         return Err("The two passwords do not match.".to_owned());
     }
+    if let Some(why) = guessable(password, username) {
+        return Err(format!("This password is too easy to guess ({why}). Try a few unrelated words."));
+    }
     Ok(())
+}
+
+/// Words guessers try first (with digits and symbols around them).
+const COMMON_WORDS: &[&str] = &[
+    "password",
+    "passw0rd",
+    "p@ssword",
+    "qwerty",
+    "qwertyuiop",
+    "asdfgh",
+    "asdfghjkl",
+    "zxcvbnm",
+    "letmein",
+    "welcome",
+    "admin",
+    "administrator",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "trustno1",
+    "changeme",
+    "secret",
+    "master",
+    "shadow",
+    "superman",
+    "batman",
+    "login",
+    "abc",
+    "abcdef",
+    "test",
+    "guest",
+    "root",
+    "default",
+    "upload",
+    "portal",
+    "egx",
+    "amazon",
+    "aws",
+    "s3bucket",
+];
+
+fn guessable(password: &str, username: &str) -> Option<&'static str> {
+    let lower = password.to_lowercase();
+    let user = username.trim().to_lowercase();
+    if user.len() >= 3 && lower.contains(&user) {
+        return Some("it contains the username");
+    }
+    let mut distinct: Vec<char> = lower.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() <= 2 {
+        return Some("it repeats one or two characters");
+    }
+    let sequences = ["01234567890", "09876543210", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm"];
+    if sequences.iter().any(|seq| seq.contains(lower.as_str())) {
+        return Some("it is a sequence");
+    }
+    let core = lower.trim_matches(|c: char| !c.is_alphabetic());
+    if core.is_empty() || COMMON_WORDS.contains(&core) {
+        return Some("it is a common word with digits or symbols");
+    }
+    None
 }
 
 /// Hashes and verifies passwords off the async threads.
@@ -104,9 +176,25 @@ mod tests {
 
     #[test]
     fn new_passwords_are_checked_with_reasons() {
-        assert!(check_new_password("short", "short").is_err());
-        assert!(check_new_password("long enough 1", "long enough 2").is_err());
-        assert!(check_new_password(&"x".repeat(2000), &"x".repeat(2000)).is_err());
-        assert!(check_new_password("long enough 1", "long enough 1").is_ok());
+        assert!(check_new_password("short", "short", "ann").is_err());
+        assert!(check_new_password("long enough 1", "long enough 2", "ann").is_err());
+        assert!(check_new_password(&"x".repeat(2000), &"x".repeat(2000), "ann").is_err());
+        assert!(check_new_password("long enough 1", "long enough 1", "ann").is_ok());
+    }
+
+    #[test]
+    fn passwords_guessers_try_first_are_refused_with_the_reason() {
+        let refused = |p: &str| check_new_password(p, p, "alice").unwrap_err();
+        assert!(refused("password12").contains("common word"));
+        assert!(refused("!!Password2026!!").contains("common word"));
+        assert!(refused("1234567890").contains("sequence"));
+        assert!(refused("qwertyuiop").contains("sequence"));
+        assert!(refused("aaaaaaaaaaaa").contains("one or two characters"));
+        assert!(refused("abababababab").contains("one or two characters"));
+        assert!(refused("alice-2026-dec").contains("username"));
+        assert!(refused("2026-12-03!!").contains("common word"), "digits and symbols only");
+        for fine in ["correct horse battery", "tulip-sextant-moraine", "Ünïcødé pässwörd"] {
+            assert!(check_new_password(fine, fine, "alice").is_ok(), "{fine}");
+        }
     }
 }

@@ -20,10 +20,11 @@ const MAX_DELAY_SECS: i64 = 15 * 60;
 const FORGET_SECS: i64 = 24 * 3600;
 const MAX_ENTRIES: usize = 100_000;
 
-/// Failures per key: (count, time of the last failure).
+/// Failures per key: (count, time of the last failure, whether a refusal
+/// since that failure was already reported).
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Timestamp)>>,
+    failures: Mutex<HashMap<String, (u32, Timestamp, bool)>>,
 }
 
 /// How long a key with `failures` failures waits after its last failure.
@@ -44,7 +45,7 @@ impl LoginThrottle {
         };
         keys.iter()
             .filter_map(|k| map.get(k))
-            .map(|(count, last)| (last + delay_after(*count) - now).max(0))
+            .map(|(count, last, _)| (last + delay_after(*count) - now).max(0))
             .max()
             .unwrap_or(0)
     }
@@ -59,16 +60,37 @@ impl LoginThrottle {
             return;
         };
         if map.len() > MAX_ENTRIES {
-            map.retain(|_, (_, last)| now - *last < FORGET_SECS);
+            map.retain(|_, (_, last, _)| now - *last < FORGET_SECS);
         }
         for k in keys {
-            let entry = map.entry(k.clone()).or_insert((0, now));
+            let entry = map.entry(k.clone()).or_insert((0, now, false));
             if now - entry.1 >= FORGET_SECS {
-                *entry = (0, now);
+                *entry = (0, now, false);
             }
             entry.0 = entry.0.saturating_add(1);
             entry.1 = now;
+            entry.2 = false;
         }
+    }
+
+    /// Whether a refused attempt should be reported: true once per held-back
+    /// key between two failures, so a flood of refused attempts leaves one
+    /// audit row, not one per request.
+    pub fn first_refusal(&self, keys: &[String], now: Timestamp) -> bool {
+        let Ok(mut map) = self.failures.lock() else {
+            return true;
+        };
+        let mut first = false;
+        for k in keys {
+            if let Some(entry) = map.get_mut(k)
+                && entry.1 + delay_after(entry.0) > now
+                && !entry.2
+            {
+                entry.2 = true;
+                first = true;
+            }
+        }
+        first
     }
 
     pub fn record_success(&self, keys: &[String]) {
@@ -124,6 +146,19 @@ mod tests {
         assert_eq!(t.wait_secs(&[user.clone(), ip.clone()], 0), 60);
         t.record_success(std::slice::from_ref(&user));
         assert_eq!(t.wait_secs(&[user, ip], 0), 60);
+    }
+
+    #[test]
+    fn a_flood_of_refused_attempts_is_reported_once_per_failure() {
+        let t = LoginThrottle::default();
+        let keys = vec!["ip:10.0.0.9".to_owned()];
+        for _ in 0..5 {
+            t.record_failure(&keys, 0);
+        }
+        assert!(t.first_refusal(&keys, 1));
+        assert!((0..100).all(|_| !t.first_refusal(&keys, 2)));
+        t.record_failure(&keys, 30);
+        assert!(t.first_refusal(&keys, 31), "a new failure starts a new report");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Object keys a teammate may upload to. Only keys under `streaming/` and
 //! `batch/` can ever be built, and every key is checked and normalised here,
 //! on the server, before anything is signed:
-//! no `.`/`..` or empty segments, no leading `/`, no control characters,
-//! Unicode in NFC, at most 1024 bytes of UTF-8 (S3's limit).
+//! no `.`/`..` or empty segments (also not in look-alike dots), no leading
+//! `/`, no control characters, no invisible characters that change how a name
+//! reads (bidi overrides, zero-width spaces), no backslashes, no names that
+//! begin or end with a space, Unicode in NFC, at most 1024 bytes of UTF-8
+//! (S3's limit).
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html>
 
 use std::fmt;
@@ -48,6 +51,14 @@ pub enum ObjectKeyError {
     DotSegment,
     #[error("the path contains a control character")]
     ControlCharacter,
+    #[error(
+        "the path contains an invisible character that changes how the name reads (a direction override or a zero-width space)"
+    )]
+    InvisibleCharacter,
+    #[error("the path contains a backslash (a folder separator on Windows): use / between folders, or rename the file")]
+    Backslash,
+    #[error("a folder or file name begins or ends with a space, or is only spaces")]
+    EdgeSpace,
     #[error("the full key is longer than S3's limit of 1024 bytes")]
     TooLong,
 }
@@ -99,6 +110,12 @@ impl ObjectKey {
         if key.chars().any(char::is_control) {
             return Err(ObjectKeyError::ControlCharacter);
         }
+        if key.chars().any(misleads) {
+            return Err(ObjectKeyError::InvisibleCharacter);
+        }
+        if key.contains('\\') {
+            return Err(ObjectKeyError::Backslash);
+        }
         let key: String = key.nfc().collect();
         let mut segments = key.split('/');
         // The first segment is the prefix itself.
@@ -106,10 +123,16 @@ impl ObjectKey {
         let mut count = 0;
         for segment in segments {
             count += 1;
-            match segment {
-                "" => return Err(ObjectKeyError::EmptySegment),
-                "." | ".." => return Err(ObjectKeyError::DotSegment),
-                _ => {}
+            if segment.is_empty() {
+                return Err(ObjectKeyError::EmptySegment);
+            }
+            // Full-width and other look-alike dots count as dots.
+            let compat: String = segment.nfkc().collect();
+            if compat == "." || compat == ".." {
+                return Err(ObjectKeyError::DotSegment);
+            }
+            if segment.starts_with(char::is_whitespace) || segment.ends_with(char::is_whitespace) {
+                return Err(ObjectKeyError::EdgeSpace);
             }
         }
         if count == 0 {
@@ -133,6 +156,17 @@ impl ObjectKey {
     pub fn file_name(&self) -> &str {
         self.key.rsplit('/').next().unwrap_or(&self.key)
     }
+}
+
+/// Characters that make a name read as something else: bidirectional
+/// controls (the "invoice\u{202e}gpj.exe" trick) and zero-width or invisible
+/// spaces. Zero-width (non-)joiners stay allowed: Persian, Indic scripts and
+/// emoji need them in ordinary names.
+fn misleads(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // bidi
+        | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}' // invisible
+    )
 }
 
 impl fmt::Display for ObjectKey {
@@ -192,6 +226,34 @@ mod tests {
     fn control_characters_are_refused() {
         for name in ["a\u{0}b", "a\nb", "a\rb", "tab\t", "del\u{7f}", "c1\u{85}"] {
             assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::ControlCharacter), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn names_that_read_as_something_else_are_refused() {
+        for name in ["invoice\u{202e}gpj.exe", "a\u{200b}b.csv", "\u{2066}x\u{2069}.csv", "bom\u{feff}.csv"] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::InvisibleCharacter), "{name:?}");
+        }
+        for name in ["..\\..\\x.txt", "dir\\file.csv"] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::Backslash), "{name:?}");
+        }
+        for name in [" ", "trailing .csv ", " leading.csv", "dir /x.csv", "\u{3000}wide.csv"] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::EdgeSpace), "{name:?}");
+        }
+        for name in ["\u{ff0e}\u{ff0e}/x", "\u{ff0e}/x", "\u{2025}/x"] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::DotSegment), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn joiners_that_scripts_need_stay_allowed() {
+        // Persian "mi-khaham" with a zero-width non-joiner; an emoji family with joiners.
+        for name in [
+            "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}.csv",
+            "\u{1f468}\u{200d}\u{1f469}.txt",
+            "a b.csv",
+        ] {
+            assert!(ObjectKey::build("batch", "", name).is_ok(), "{name:?}");
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn change_password(
     state.throttle.record_success(&keys);
     let password = Secret::new(form.password);
     let confirm = Secret::new(form.confirm);
-    if let Err(message) = check_new_password(password.expose(), confirm.expose()) {
+    if let Err(message) = check_new_password(password.expose(), confirm.expose(), &session.username) {
         return Ok(refuse(StatusCode::BAD_REQUEST, message));
     }
     let hash = state.hasher.hash(password).await?;

@@ -18,7 +18,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(value)) => Ok(Self(value)),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::PayloadTooLarge),
-            Err(e) => Err(AppError::BadRequest(format!("The form could not be read ({}).", e.body_text()))),
+            Err(e) => {
+                tracing::debug!(error = %e.body_text(), "unreadable form");
+                Err(AppError::BadRequest("The form could not be read. Reload the page and try again.".to_owned()))
+            }
         }
     }
 }
@@ -36,7 +39,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 Err(ApiError(AppError::PayloadTooLarge))
             }
             Err(e) => {
-                Err(ApiError(AppError::BadRequest(format!("The request could not be read ({}).", e.body_text()))))
+                // Keep serde's own words (useful to whoever writes the client), not axum's preamble.
+                let text = e.body_text();
+                let detail = text.rsplit_once(": ").map_or(text.as_str(), |(_, d)| d);
+                Err(ApiError(AppError::BadRequest(format!("The request could not be read: {detail}."))))
             }
         }
     }

@@ -1,7 +1,8 @@
 //! One layer sets the security headers on every response: a CSP without
 //! inline script (S3's origin allowed for uploads), nosniff, frame denial,
-//! a referrer policy, HSTS over HTTPS. Pages that carry secrets or links
-//! also get `Cache-Control: no-store` (see [`NO_STORE`]).
+//! a referrer policy, HSTS over HTTPS, and `Cache-Control: no-store` on
+//! everything but static assets. Pages that carry secrets or links also get
+//! `Referrer-Policy: no-referrer` (see [`NO_STORE`]).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -46,6 +47,9 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    // Pages and API answers are personal (names, keys, audit rows): no cache
+    // keeps them unless a response says otherwise (static assets do).
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if state.is_https() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));

@@ -105,7 +105,13 @@ pub async fn enrol(
     let token = Secret::new(req.enrol_token);
     let password = Secret::new(req.password);
     let confirm = Secret::new(req.confirm);
-    check_new_password(password.expose(), confirm.expose()).map_err(AppError::BadRequest)?;
+    // The rules need the account's name; an unknown link gets the uniform answer.
+    let link = db::secret_links::find(&state.db, &id).await?.ok_or(AppError::LinkUnavailable)?;
+    let username = db::accounts::find_by_teammate(&state.db, link.teammate_id)
+        .await?
+        .map(|a| a.username)
+        .ok_or(AppError::LinkUnavailable)?;
+    check_new_password(password.expose(), confirm.expose(), &username).map_err(AppError::BadRequest)?;
     let hash = state.hasher.hash(password).await.map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;

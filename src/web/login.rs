@@ -79,10 +79,15 @@ pub async fn login(
     // SECURITY: growing delays per client address, per username from it, and per
     // username from anywhere (except for the account's known devices: no lock-out by strangers).
     let wait = state.throttle.wait_secs(&keys, now);
+    // Nobody is signed in yet: the actor is "anonymous", the name tried is the target.
+    let ctx = meta.audit("anonymous");
     if wait > 0 {
-        let event = Event::failure(AuditAction::LoginFailed, username.as_str())
-            .with_detail(serde_json::json!({ "reason": "throttled", "wait_secs": wait }));
-        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
+        // One row per held-back stretch, not one per request of a flood.
+        if state.throttle.first_refusal(&keys, now) {
+            let event = Event::failure(AuditAction::LoginFailed, username.as_str())
+                .with_detail(serde_json::json!({ "reason": "throttled", "wait_secs": wait }));
+            db::audit::record_alone(&state.db, &ctx, event, now).await?;
+        }
         let error = format!("Too many failed sign-ins. Wait {} and try again.", crate::clock::format_wait(wait));
         let page = LoginPage { nav: Nav::anonymous(), username, error: Some(error) };
         return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.to_string())], page).into_response());
@@ -92,7 +97,7 @@ pub async fn login(
     let Some(account) = account.filter(|_| ok) else {
         state.throttle.record_failure(&keys, now);
         let event = Event::failure(AuditAction::LoginFailed, username.as_str());
-        db::audit::record_alone(&state.db, &meta.audit(&username), event, now).await?;
+        db::audit::record_alone(&state.db, &ctx, event, now).await?;
         let page = LoginPage { nav: Nav::anonymous(), username, error: Some("Wrong username or password.".to_owned()) };
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };

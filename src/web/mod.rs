@@ -109,7 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signed_in)
         .merge(teammate)
         .merge(owner)
-        .fallback(|| async { AppError::NotFound })
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(guard::finish_writes))
         // SECURITY: cross-site state-changing requests are refused before any handler runs.
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
@@ -133,6 +133,16 @@ pub fn metrics_router(state: AppState) -> Router {
     let metrics = Router::new().route("/metrics", get(metrics::serve));
 
     metrics.fallback(|| async { StatusCode::NOT_FOUND }).with_state(state)
+}
+
+/// Unknown paths: JSON under `/api/`, our error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError(AppError::NotFound).into_response()
+    } else {
+        AppError::NotFound.into_response()
+    }
 }
 
 async fn root(guard::MaybeSession(session): guard::MaybeSession) -> Redirect {

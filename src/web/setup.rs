@@ -33,7 +33,7 @@ pub async fn setup_form(State(state): State<AppState>, Path(token): Path<String>
     let usable =
         plausible_token(&token) && db::setup_tokens::is_usable(&state.db, &crypto::digest(&token), state.now()).await?;
     if !usable {
-        return Err(AppError::LinkUnavailable);
+        return Err(AppError::SetupLinkUnavailable);
     }
     let page = SetupPage { nav: Nav::anonymous(), username: String::new(), error: None };
     Ok((super::headers::NO_STORE, page).into_response())
@@ -52,8 +52,10 @@ pub async fn create_owner(
     meta: ClientMeta,
     Form(form): Form<SetupForm>,
 ) -> AppResult<Response> {
-    if !plausible_token(&token) {
-        return Err(AppError::LinkUnavailable);
+    // A used or expired link answers the same whatever the form holds.
+    if !plausible_token(&token) || !db::setup_tokens::is_usable(&state.db, &crypto::digest(&token), state.now()).await?
+    {
+        return Err(AppError::SetupLinkUnavailable);
     }
     let username = form.username.trim().to_owned();
     let created = owner::create_owner(
@@ -71,7 +73,7 @@ pub async fn create_owner(
             let page = SetupPage { nav: Nav::anonymous(), username, error: Some(message) };
             return Ok((StatusCode::BAD_REQUEST, super::headers::NO_STORE, page).into_response());
         }
-        Err(OwnerError::TokenUnusable) => return Err(AppError::LinkUnavailable),
+        Err(OwnerError::TokenUnusable) => return Err(AppError::SetupLinkUnavailable),
         Err(OwnerError::Other(e)) => return Err(e),
     };
     let token = session::start(&state.db, account_id, &state.config, state.now()).await?;

@@ -319,10 +319,35 @@ function start() {
       setState(file.id, "uploading", `Uploading ${human(progress.bytesUploaded)} of ${human(progress.bytesTotal)}`);
     }
   });
+  // "Your recent uploads" gains each file as S3 confirms it (no reload needed).
+  const addToHistory = (key, size) => {
+    let table = document.getElementById("history");
+    if (!table) {
+      table = document.createElement("table");
+      table.id = "history";
+      const head = table.createTHead().insertRow();
+      for (const title of ["Key", "Size", "When"]) {
+        const th = document.createElement("th");
+        th.textContent = title;
+        head.append(th);
+      }
+      table.createTBody();
+      const empty = document.getElementById("no-uploads");
+      (empty || document.getElementById("history-card").lastElementChild).after(table);
+      empty?.remove();
+    }
+    const tr = table.tBodies[0].insertRow(0);
+    const code = document.createElement("code");
+    code.textContent = key;
+    tr.insertCell().append(code);
+    tr.insertCell().textContent = human(size);
+    tr.insertCell().textContent = "just now";
+  };
   uppy.on("upload-success", (file) => {
     const r = rows.get(file.id);
     if (r) r.bar.value = 1;
     setState(file.id, "done", `Uploaded to ${keys.get(file.id)} (${human(file.size)})`);
+    addToHistory(keys.get(file.id), file.size);
   });
   uppy.on("upload-error", (file, error) => {
     if (!file) return;

@@ -39,6 +39,11 @@ async fn hostile_object_keys_are_refused_before_anything_is_signed() {
         ("batch", "", "line\nbreak"),
         ("batch", "", huge.as_str()),
         ("batch", "", ""),
+        ("batch", "", "invoice\u{202e}gpj.exe"),
+        ("batch", "", "zero\u{200b}width.csv"),
+        ("batch", "", "..\\..\\windows.txt"),
+        ("batch", "", " "),
+        ("batch", "", "\u{ff0e}\u{ff0e}/x.csv"),
     ];
     for (prefix, folder, path) in cases {
         let res = app
@@ -108,7 +113,19 @@ async fn a_wrong_password_is_refused_audited_and_throttled() {
         text_of(&res.text().await.unwrap(), "#form-error"),
         "Too many failed sign-ins. Wait 30 seconds and try again."
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed'").await, 6);
+    for _ in 0..10 {
+        assert_eq!(app.login(&stranger, OWNER, OWNER_PASSWORD).await.status(), 429);
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed'").await,
+        6,
+        "five wrong passwords and one row for the held-back stretch, however many requests it had"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.failed' AND actor = 'anonymous'").await,
+        6,
+        "nobody was signed in: the name tried is the target, not the actor"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1, "only the setup session exists");
 
     // The delay grows: one more wrong password after the wait doubles it.
@@ -129,7 +146,7 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
     let app = TestApp::spawn(Backend::Moto).await;
     app.create_owner().await;
     let csrf = app.csrf(&app.client, "/admin/teammates").await;
-    let add = |token: Option<&str>, origin: Option<&str>, fetch_site: Option<&str>| {
+    let add_with = |token: Option<&str>, origin: Option<&str>, fetch_site: Option<&str>, referer: Option<&str>| {
         let mut form = vec![("username", "zed".to_owned())];
         if let Some(t) = token {
             form.push(("csrf_token", t.to_owned()));
@@ -141,8 +158,12 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
         if let Some(s) = fetch_site {
             req = req.header("sec-fetch-site", s);
         }
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
         async move { req.send().await.unwrap().status() }
     };
+    let add = |token, origin, fetch_site| add_with(token, origin, fetch_site, None);
 
     assert_eq!(add(None, None, None).await, 403, "no token");
     assert_eq!(add(Some("forged-token"), None, None).await, 403, "wrong token");
@@ -150,6 +171,8 @@ async fn writes_without_the_csrf_token_or_from_another_site_are_refused() {
     assert_eq!(add(Some(&csrf), None, Some("cross-site")).await, 403, "cross-site fetch");
     assert_eq!(add(Some(&csrf), Some("null"), Some("cross-site")).await, 403, "opaque origin, cross-site");
     assert_eq!(add(Some(&csrf), Some("null"), None).await, 403, "opaque origin without fetch metadata");
+    let evil_page = Some("http://evil.example/page");
+    assert_eq!(add_with(Some(&csrf), None, None, evil_page).await, 403, "no origin, a foreign referer");
     assert_eq!(app.count("SELECT COUNT(*) FROM teammates").await, 0);
 
     // A JSON API call needs the header token.
@@ -215,4 +238,39 @@ async fn oversized_request_bodies_get_413_with_a_clear_message() {
         .unwrap();
     assert_eq!(res.status(), 413);
     assert!(text_of(&res.text().await.unwrap(), "#error-message").contains("larger than the portal accepts"));
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_unknown_api_paths_get_clear_answers_in_the_right_format() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let (_, teammate) = app.onboard(&unique("mo")).await;
+    let csrf = app.csrf(&teammate, "/upload").await;
+
+    // JSON API: serde's words, without axum's preamble.
+    let res = teammate
+        .post(app.url("/api/uploads"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"prefix": "batch", "relative_path": "a.csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "The request could not be read: missing field `size` at line 1 column 42.");
+
+    // A form a person sent: a page that says what to do, no parser internals.
+    let owner_csrf = app.csrf(&app.client, "/admin/teammates").await;
+    let res = app.post_form("/admin/teammates", &[("csrf_token", owner_csrf.as_str()), ("name", "x")]).await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert_eq!(text_of(&html, "#error-message"), "The form could not be read. Reload the page and try again.");
+
+    // Unknown paths: JSON under /api/, a page elsewhere.
+    let res = teammate.get(app.url("/api/no-such-thing")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
+    let res = teammate.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(text_of(&res.text().await.unwrap(), "#error-title"), "Not Found");
 }

@@ -300,7 +300,7 @@ async fn owner_reset_password_beside_a_serving_portal_ends_the_owners_sessions_a
     let mut cmd = egx(home.path());
     cmd.env("EGX_DATA_DIR", &data_dir).args(["owner", "reset-password", "--username", OWNER]);
 
-    let out = tokio::task::spawn_blocking(move || run_with_stdin(cmd, "a-brand-new-password\n")).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || run_with_stdin(cmd, "violet-lantern-otter-42\n")).await.unwrap();
 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("1 session(s) ended"), "{}", text(&out.stdout));
@@ -308,7 +308,7 @@ async fn owner_reset_password_beside_a_serving_portal_ends_the_owners_sessions_a
     assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/login"), "the old session is gone");
     let fresh = app.new_client();
     assert_eq!(app.login(&fresh, OWNER, OWNER_PASSWORD).await.status(), 401, "the old password fails");
-    let res = app.login(&fresh, OWNER, "a-brand-new-password").await;
+    let res = app.login(&fresh, OWNER, "violet-lantern-otter-42").await;
     assert_eq!(res.status(), 303, "the new one works");
     let audit = app.audit().await;
     assert!(audit.iter().any(|(a, o, t)| a == "owner.password_reset" && o == "success" && t.as_deref() == Some(OWNER)));

@@ -152,8 +152,8 @@ pub fn captured_logs() -> Vec<u8> {
 }
 
 pub const OWNER: &str = "owner";
-pub const OWNER_PASSWORD: &str = "owner-password-1";
-pub const TEAMMATE_PASSWORD: &str = "teammate-password-1";
+pub const OWNER_PASSWORD: &str = "tulip-sextant-41";
+pub const TEAMMATE_PASSWORD: &str = "harbor-quince-72";
 
 pub struct TestApp {
     pub base: String,

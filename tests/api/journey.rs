@@ -165,6 +165,11 @@ async fn the_setup_link_works_once_and_not_after_it_expires() {
         .await
         .unwrap();
     assert_eq!(again.status(), 410);
+    assert_eq!(
+        text_of(&again.text().await.unwrap(), "#error-message"),
+        "This setup link was used already or has expired. If the owner account exists, sign in; \
+         otherwise restart the portal: it prints a new setup link in its log."
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts WHERE role = 'owner'").await, 1);
 }
 

@@ -182,6 +182,14 @@ async fn link_endpoints_are_rate_limited_per_client_address() {
     // 30 per minute from one address; the owner's setup request was the first.
     assert!(statuses[..29].iter().all(|s| *s == 410), "{statuses:?}");
     assert!(statuses[29..].iter().all(|s| *s == 429), "{statuses:?}");
+    // A person opening a link page meanwhile gets a page that says so, not JSON.
+    let res = guesser.get(app.url(&page_path(&link))).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(
+        text_of(&res.text().await.unwrap(), "#error-message"),
+        "Too many attempts. Wait a minute and try again."
+    );
     // The real link is still intact: rate limiting consumed nothing.
     let (revealed_at,): (Option<i64>,) = sqlx::query_as("SELECT revealed_at FROM secret_links WHERE id = ?")
         .bind(&id)
@@ -224,4 +232,29 @@ async fn an_expired_link_loses_its_ciphertext_and_its_expiry_is_audited_once() {
     );
     assert_eq!(app.get(&page_path(&link)).await.status(), 410);
     assert_eq!(app.reveal(&app.new_client(), &link).await.unwrap_err().status(), 410);
+}
+
+#[tokio::test]
+async fn a_guessable_password_is_refused_at_enrolment_and_the_enrolment_stays_usable() {
+    let (app, link) = app_with_link().await;
+    let teammate = app.new_client();
+    let payload = app.reveal(&teammate, &link).await.unwrap();
+    let (id, _) = split_link(&link);
+    let enrol = |password: &'static str| {
+        let req = teammate.post(app.url(&format!("/l/{id}/enrol"))).json(&serde_json::json!({
+            "enrol_token": payload["enrol_token"], "password": password, "confirm": password
+        }));
+        async move { req.send().await.unwrap() }
+    };
+
+    let res = enrol("password12").await;
+
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "This password is too easy to guess (it is a common word with digits or symbols). Try a few unrelated words."
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM accounts WHERE role = 'teammate' AND password_hash IS NULL").await, 1);
+    assert_eq!(enrol(TEAMMATE_PASSWORD).await.status(), 200, "the enrolment was not used up");
 }

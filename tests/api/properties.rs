@@ -9,8 +9,14 @@ fn assert_key_invariants(key: &str) {
     assert!(key.starts_with("streaming/") || key.starts_with("batch/"), "{key:?}");
     assert!(key.len() <= 1024);
     assert!(!key.chars().any(char::is_control));
+    assert!(!key.contains('\\'), "{key:?}");
+    assert!(
+        !key.chars().any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}')),
+        "{key:?}"
+    );
     for segment in key.split('/') {
         assert!(!segment.is_empty() && segment != "." && segment != "..", "{key:?}");
+        assert_eq!(segment.trim(), segment, "no name begins or ends with a space: {key:?}");
     }
 }
 

@@ -155,10 +155,17 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
             let body = if path.ends_with("/complete") && path.contains("multipart") { r#"{"parts":[]}"# } else { "{}" };
             req = req.header("content-type", "application/json").body(body);
         }
+        let what = format!("{method} {path}");
+        let is_static = path.starts_with("/static/");
         async move {
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let loc = location(&res);
+            let cache = res.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            if !is_static {
+                // Personal data is never kept by a cache, whoever asks and whatever the answer.
+                assert_eq!(cache.as_deref(), Some("no-store"), "{what} answered {status}");
+            }
             (status, loc, res.text().await.unwrap())
         }
     };

@@ -30,6 +30,9 @@ async fn enable(app: &TestApp) -> (Vec<u8>, Vec<String>) {
     let secret = base32_decode(&text_of(&html, "#totp-secret"));
     assert_eq!(secret.len(), 20);
     assert!(text_of(&html, "#totp-uri").starts_with("otpauth://totp/egx-portal%3Aowner?secret="));
+    let doc = scraper::Html::parse_document(&html);
+    let qr = doc.select(&scraper::Selector::parse("img#totp-qr").unwrap()).next().expect("a QR code to scan");
+    assert!(qr.value().attr("src").unwrap().starts_with("data:image/svg+xml;base64,"), "an image the CSP allows");
 
     let wrong = app.post_form("/admin/security/totp/confirm", &[("csrf_token", &csrf), ("code", "000000")]).await;
     assert_eq!(wrong.status(), 400);

@@ -28,8 +28,9 @@ pub struct SecurityPage {
     welcome: bool,
     enabled: bool,
     unused_codes: i64,
-    /// While setting up: the secret (base32) and the otpauth URI.
-    pending: Option<(String, String)>,
+    /// While setting up: the secret (base32), the otpauth URI, and that URI
+    /// as a QR code (an SVG `data:` URL, for the phone's camera).
+    pending: Option<(String, String, String)>,
     /// Right after enabling: the recovery codes, shown once.
     codes: Vec<String>,
     error: Option<String>,
@@ -76,8 +77,7 @@ pub async fn start_totp(State(state): State<AppState>, session: AuthSession) -> 
     let secret = crypto::random_bytes::<20>()?;
     let sealed = state.master_key.seal(&seal_context(session.account_id), &secret)?;
     db::two_factor::set_pending(&state.db, session.account_id, &sealed).await?;
-    let b32 = totp::base32(&secret);
-    page.pending = Some((b32.clone(), totp::otpauth_uri(&session.username, &b32)));
+    page.pending = Some(pending(&session.username, &secret)?);
     Ok((NO_STORE, page).into_response())
 }
 
@@ -100,8 +100,7 @@ pub async fn confirm_totp(
     let secret = state.master_key.open(&seal_context(session.account_id), &sealed)?;
     let Some(step) = totp::verify(&secret, &form.code, now, None) else {
         let mut page = page(&state, &session).await?;
-        let b32 = totp::base32(&secret);
-        page.pending = Some((b32.clone(), totp::otpauth_uri(&session.username, &b32)));
+        page.pending = Some(pending(&session.username, &secret)?);
         page.error = Some("That code is not right. Check the time on your phone and type the current code.".into());
         return Ok((StatusCode::BAD_REQUEST, NO_STORE, page).into_response());
     };
@@ -160,4 +159,33 @@ pub async fn disable_totp(
         .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/security").into_response())
+}
+
+/// What the set-up step shows: the key, the otpauth URI and its QR code.
+fn pending(username: &str, secret: &[u8]) -> AppResult<(String, String, String)> {
+    let b32 = totp::base32(secret);
+    let uri = totp::otpauth_uri(username, &b32);
+    let qr = qr_data_url(&uri)?;
+    Ok((b32, uri, qr))
+}
+
+/// `text` as a QR code: an SVG image in a `data:` URL (the page's CSP allows
+/// `img-src data:`; no script and no external request are needed).
+fn qr_data_url(text: &str) -> AppResult<String> {
+    use base64::Engine as _;
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| AppError::Internal(anyhow::anyhow!("QR code: {e}")))?;
+    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();
+    Ok(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_qr_code_is_an_svg_data_url() {
+        let url = super::qr_data_url("otpauth://totp/egx-portal:owner?secret=ABC&issuer=egx-portal").unwrap();
+        let svg = url.strip_prefix("data:image/svg+xml;base64,").unwrap();
+        use base64::Engine as _;
+        let svg = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(svg).unwrap()).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    }
 }
