@@ -77,8 +77,8 @@ head -c 300000 /dev/zero | tr '\0' 'z' >"$WORK/batch-export.bin"
 printf 'notes\n' >"$WORK/README.txt"
 FILES=$(printf '[{"path":"%s","prefix":"streaming","folder":"day1"},{"path":"%s","prefix":"batch","folder":""},{"path":"%s","prefix":"batch","folder":"docs"}]' \
     "$WORK/ticks 2026-01-05.csv" "$WORK/batch-export.bin" "$WORK/README.txt")
-OWNER_PASSWORD="screenshot-owner-$RANDOM$RANDOM"
-MATE_PASSWORD="screenshot-mate-$RANDOM$RANDOM"
+OWNER_PASSWORD="amber-kettle-$RANDOM-$RANDOM"
+MATE_PASSWORD="quiet-harbor-$RANDOM-$RANDOM"
 
 egx_log "playing the journey in Chromium"
 (cd tests/browser && EGX_BASE_URL="$BASE" EGX_SETUP_LINK="$SETUP_LINK" EGX_OWNER_USER=owner \
