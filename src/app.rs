@@ -25,6 +25,8 @@ pub struct Overrides {
     pub credentials: Option<Credentials>,
     /// A clock instead of the system clock.
     pub clock: Option<Arc<dyn Clock>>,
+    /// A fault-injecting seam in front of IAM and STS (tests only).
+    pub faults: Option<crate::aws::faults::Faults>,
 }
 
 /// A built application, bound to its port(s), not yet serving.
@@ -54,7 +56,7 @@ impl App {
             None => url::Url::parse(&format!("http://{bound}")).context("deriving the public URL")?,
         };
         let db = db::connect(&config.database_path()).await?;
-        let aws = AwsClients::build(&config, overrides.credentials).await?;
+        let aws = AwsClients::build_with(&config, overrides.credentials, overrides.faults.as_ref()).await?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let state = AppState::assemble(config, db, aws, clock, public_url)?;
         let setup_link = issue_setup_link_if_needed(&state).await?;
@@ -136,18 +138,25 @@ impl App {
     }
 }
 
-/// Runs [`housekeeping_once`] at start-up and then hourly.
+/// Runs [`housekeeping_once`] at start-up and then every ten minutes (key
+/// rotations waiting for a new key's first use should not wait an hour).
 async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
         housekeeping_once(&state).await;
     }
 }
 
-/// The periodic chores: purge expired one-time links (their ciphertext goes,
-/// each expiry audited) and apply audit retention. Errors are logged, never fatal.
+/// The periodic chores: move key rotations on (the old key is deactivated
+/// once the new one is in use, deleted after the grace period), purge expired
+/// one-time links (their ciphertext goes, each expiry audited) and apply
+/// audit retention. Errors are logged, never fatal.
 pub async fn housekeeping_once(state: &AppState) {
+    let moved = crate::lifecycle::rotation::advance_all(state).await;
+    if moved > 0 {
+        tracing::info!(rotations = moved, "key rotations moved on");
+    }
     let now = state.now();
     match db::secret_links::purge_expired(&state.db, now).await {
         Ok(0) => {}

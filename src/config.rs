@@ -53,6 +53,9 @@ pub const VARIABLES: &[&str] = &[
     "EGX_SESSION_ABSOLUTE_HOURS",
     "EGX_KEY_VERIFY_SECONDS",
     "EGX_AUDIT_RETENTION_DAYS",
+    "EGX_KEY_MAX_AGE_DAYS",
+    "EGX_KEY_UNUSED_DAYS",
+    "EGX_ROTATION_GRACE_DAYS",
     "EGX_REQUEST_TIMEOUT_SECONDS",
     "EGX_SHUTDOWN_TIMEOUT_SECONDS",
     "EGX_READY_CACHE_SECONDS",
@@ -165,6 +168,12 @@ pub struct Config {
     pub log_filter: Option<String>,
     /// Things worth telling the operator that are not errors (unknown `EGX_*` variables).
     pub warnings: Vec<String>,
+    /// Teammate keys: flag active keys older than this many days (rotate them).
+    pub key_max_age_days: u64,
+    /// Teammate keys: flag active keys not used for this many days.
+    pub key_unused_days: u64,
+    /// Key rotation: how long a replaced key stays deactivated before it is deleted.
+    pub rotation_grace_secs: i64,
 }
 
 /// An address range like `10.0.0.0/8` or a single address.
@@ -400,6 +409,10 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let key_max_age_days = number("EGX_KEY_MAX_AGE_DAYS", 90, 1, 36_500)?;
+        let key_unused_days = number("EGX_KEY_UNUSED_DAYS", 45, 1, 36_500)?;
+        let rotation_grace_days = number("EGX_ROTATION_GRACE_DAYS", 7, 0, 365)?;
+
         let log_format = match get("EGX_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -440,6 +453,9 @@ impl Config {
             metrics_listen,
             log_filter,
             warnings: Vec::new(),
+            key_max_age_days,
+            key_unused_days,
+            rotation_grace_secs: (rotation_grace_days * 86_400) as i64,
         })
     }
 

@@ -11,6 +11,8 @@
 //! * [`auth`]: passwords (argon2id), server-side sessions, CSRF, and the
 //!   `Owner` / `Teammate` extractors that guard the route groups.
 //! * [`aws`]: the IAM provisioning steps and S3 presigning.
+//! * [`provision`] and [`lifecycle`]: adding a teammate, then keys, rotation,
+//!   links, removal, adoption, bulk add — for the pages and [`teammate_cli`].
 //! * [`db`]: one module per table, small named query functions.
 //! * [`domain`]: parse-don't-validate types (IAM user names, object keys, …).
 //! * [`crypto`]: the only place that makes tokens, digests and link ciphertexts.
@@ -29,8 +31,10 @@ pub mod db;
 pub mod doctor;
 pub mod domain;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod provision;
 pub mod state;
+pub mod teammate_cli;
 pub mod uploads;
 pub mod web;

@@ -76,6 +76,11 @@ enum Command {
     },
     /// Abort teammates' multipart uploads idle for EGX_STALE_UPLOAD_HOURS (one sweep; serve runs it hourly).
     SweepUploads,
+    /// Manage teammates: add, bulk-add, list, rotate keys, remove, adopt, … (same powers as the pages).
+    Teammate {
+        #[command(subcommand)]
+        command: egx_portal::teammate_cli::TeammateCommand,
+    },
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
@@ -183,11 +188,13 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// A command's result: success, a failed check (1) or a usage problem (2).
+/// A command's result: success, a failed check (1), a usage problem (2),
+/// or the exit code a command chose itself (`teammate …`: same meanings).
 enum Outcome {
     Ok,
     Failed,
     Usage(String),
+    Code(u8),
 }
 
 #[tokio::main]
@@ -224,6 +231,7 @@ async fn main() -> ExitCode {
     match run(cli.command, config).await {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Ok(Outcome::Code(code)) => ExitCode::from(code),
         Ok(Outcome::Usage(message)) => {
             eprintln!("egx-portal: {message}");
             ExitCode::from(2)
@@ -363,6 +371,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             let aborted = egx_portal::uploads::sweep_stale(&state, state.now()).await?;
             println!("aborted {aborted} stale multipart upload(s)");
             Ok(Outcome::Ok)
+        }
+        Command::Teammate { command } => {
+            // No listener: this runs beside a serving portal (or without one).
+            let state = AppState::offline(config, true).await?;
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let code = egx_portal::teammate_cli::run(&state, command, &mut out, &mut err).await?;
+            state.db.close().await;
+            Ok(Outcome::Code(code))
         }
         Command::Owner { command } => {
             let password = match &command {

@@ -4,20 +4,22 @@
 //! transaction) as it succeeds: ensure the policy, ensure the IAM user,
 //! attach the policy, create an access key, check AWS accepts it, issue the
 //! one-time link. A failure leaves the teammate 'incomplete' with the failed
-//! step recorded and audited; running "add" again resumes, because every
-//! step tolerates the work of an earlier attempt (C18).
-
-use std::time::Duration;
+//! step recorded and audited (`teammate.provision_failed`); **Resume** (or
+//! adding the name again) continues, because every step tolerates the work
+//! of an earlier attempt (C18): the policy and user are found, attaching
+//! twice is a no-op, and a key whose secret was lost before its link was
+//! stored is deleted and replaced rather than left to use up IAM's two keys.
 
 use serde::Serialize;
-use zeroize::Zeroize as _;
 
 use crate::aws::iam::{self, IamError, UserOutcome};
-use crate::crypto::{self, Secret};
+use crate::crypto::Secret;
 use crate::db;
 use crate::db::audit::{AuditContext, Event};
-use crate::domain::{AuditAction, IamUserName, Prefix};
+use crate::domain::{AuditAction, IamUserName, TeammateStatus};
 use crate::error::AppError;
+use crate::lifecycle::keys::{self, KeyFor};
+use crate::lifecycle::links::{self, Contents};
 use crate::state::AppState;
 
 /// What the owner is shown, once.
@@ -28,38 +30,64 @@ pub struct Provisioned {
     pub link: Secret,
     pub link_expires_at: i64,
     pub key_verified: bool,
+    /// The step this run resumed after (None: a fresh start).
+    pub resumed_after: Option<String>,
 }
 
-/// The sealed payload, as the reveal page's script reads it.
+/// The provisioning steps, as recorded in `teammates.last_step` and shown.
+pub const STEPS: [(&str, &str); 5] = [
+    ("policy", "ensure policy"),
+    ("user", "create IAM user"),
+    ("attach", "attach policy"),
+    ("key", "create access key"),
+    ("link", "issue link"),
+];
+
 #[derive(Serialize)]
-struct LinkPayload<'a> {
-    v: u8,
-    username: &'a str,
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    bucket: &'a str,
-    region: &'a str,
-    endpoint_url: Option<&'a str>,
-    prefixes: Vec<String>,
-    enrol_token: &'a str,
-    key_verified: bool,
+struct Started<'a> {
+    resumed_after: Option<&'a str>,
+    re_added: bool,
 }
 
 pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Provisioned, AppError> {
     let user = name.as_str();
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
-    if let Some(existing) = db::teammates::find_by_name(&mut *tx, user).await?
-        && (existing.status == "removed" || existing.status == "disabled")
-    {
-        return Err(AppError::Conflict(format!(
-            "{user} is {}; it cannot be provisioned again from here.",
-            existing.status
-        )));
+    let existing = db::teammates::find_by_name(&mut *tx, user).await?;
+    let mut re_added = false;
+    if let Some(t) = &existing {
+        match t.shown_status() {
+            TeammateStatus::Incomplete => {}
+            TeammateStatus::Removed => {
+                db::teammates::reset_for_readd(&mut *tx, t.id, now).await?;
+                db::accounts::reset_teammate(&mut *tx, t.id).await?;
+                re_added = true;
+            }
+            TeammateStatus::Removing => {
+                return Err(AppError::Conflict(format!(
+                    "{user} is being removed; finish the removal (Remove again) before adding {user} again."
+                )));
+            }
+            _ => {
+                return Err(AppError::Conflict(format!(
+                    "{user} is already a teammate. To give {user} a new key, use Rotate key on {user}'s page; \
+                     for a new portal password, issue a portal-account link."
+                )));
+            }
+        }
     }
+    if let Some(account) = db::accounts::find_by_username(&mut *tx, user).await?
+        && (account.is_owner() || existing.is_none())
+    {
+        return Err(AppError::Conflict(format!("The name {user} is already used by a portal account.")));
+    }
+    let resumed_after = existing.as_ref().filter(|_| !re_added).and_then(|t| t.last_step.clone());
     let teammate_id = db::teammates::ensure(&mut *tx, user, now).await?;
     db::accounts::ensure_teammate(&mut *tx, user, teammate_id, now).await?;
-    db::audit::record(&mut tx, ctx, Event::success(AuditAction::TeammateProvisionStarted, user), now).await?;
+    let started = Started { resumed_after: resumed_after.as_deref(), re_added };
+    let event = Event::success(AuditAction::TeammateProvisionStarted, user)
+        .with_detail(serde_json::to_value(&started).map_err(|e| AppError::Internal(e.into()))?);
+    db::audit::record(&mut tx, ctx, event, now).await?;
     tx.commit().await?;
 
     let bucket = &state.config.bucket;
@@ -83,88 +111,41 @@ pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserNa
     }
     steps.done("attach", Event::success(AuditAction::PolicyAttached, user)).await?;
 
-    let key = match iam::create_access_key(&state.aws, name).await {
+    // A key from an earlier attempt whose link was never stored cannot be
+    // delivered (its secret is gone): replace it instead of adding a second.
+    if let Err(e) = keys::delete_undelivered(state, ctx, teammate_id, name).await {
+        return Err(steps.failed("create access key", e).await);
+    }
+    let key = match keys::create(state, ctx, teammate_id, name, KeyFor::Provisioning).await {
         Ok(k) => k,
         Err(e) => return Err(steps.failed("create access key", e).await),
     };
-    {
+
+    let key_verified = keys::verify(state, ctx, name, &key).await?;
+
+    let issued = async {
         let now = state.now();
         let mut tx = db::begin_immediate(&state.db).await?;
-        db::teammates::insert_access_key(&mut *tx, &key.access_key_id, teammate_id, now).await?;
-        db::teammates::record_step(&mut *tx, teammate_id, "key", now).await?;
-        let event = Event::success(AuditAction::AccessKeyCreated, user)
-            .with_detail(serde_json::json!({ "access_key_id": key.access_key_id }));
-        db::audit::record(&mut tx, ctx, event, now).await?;
+        let contents = Contents::Key { key: &key, verified: key_verified };
+        let link = links::store(state, &mut tx, ctx, teammate_id, user, contents, now).await?;
+        db::teammates::record_step(&mut *tx, teammate_id, "link", now).await?;
+        db::teammates::set_status(&mut *tx, teammate_id, "active", now).await?;
         tx.commit().await?;
+        Ok::<_, AppError>(link)
     }
-
-    let key_verified =
-        iam::verify_key(&state.aws, &key, Duration::from_secs(state.config.key_verify_timeout_secs)).await;
-    {
-        let now = state.now();
-        let event = if key_verified {
-            Event::success(AuditAction::AccessKeyVerified, user)
-        } else {
-            Event::failure(AuditAction::AccessKeyVerified, user)
-        }
-        .with_detail(serde_json::json!({ "access_key_id": key.access_key_id }));
-        db::audit::record_alone(&state.db, ctx, event, now).await?;
-    }
-
-    // The one-time link.
-    let link_id = crypto::new_public_id()?;
-    let enrol_token = crypto::new_token()?;
-    let endpoint = state.config.s3_endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned());
-    let payload = LinkPayload {
-        v: 1,
-        username: user,
-        access_key_id: &key.access_key_id,
-        secret_access_key: key.secret_access_key.expose(),
-        bucket: bucket.as_str(),
-        region: &state.config.region,
-        endpoint_url: endpoint.as_deref(),
-        prefixes: Prefix::ALL.iter().map(|p| format!("{}/", p.as_str())).collect(),
-        enrol_token: enrol_token.expose(),
-        key_verified,
+    .await;
+    let link = match issued {
+        Ok(link) => link,
+        Err(e) => return Err(steps.failed_locally("issue link", e).await),
     };
-    let mut plaintext = serde_json::to_vec(&payload).map_err(|e| AppError::Internal(e.into()))?;
-    let sealed = crypto::seal_link_payload(&link_id, &plaintext);
-    plaintext.zeroize();
-    let sealed = sealed?;
-    let now = state.now();
-    let expires_at = now + state.config.link_ttl_secs;
-    let mut tx = db::begin_immediate(&state.db).await?;
-    db::secret_links::insert(
-        &mut *tx,
-        &db::secret_links::NewLink {
-            id: &link_id,
-            teammate_id,
-            access_key_id: Some(&key.access_key_id),
-            payload: &sealed.stored,
-            enrol_token_digest: &crypto::digest(enrol_token.expose()),
-            created_at: now,
-            expires_at,
-        },
-    )
-    .await?;
-    db::teammates::record_step(&mut *tx, teammate_id, "link", now).await?;
-    db::teammates::set_status(&mut *tx, teammate_id, "active", now).await?;
-    db::audit::record(
-        &mut tx,
-        ctx,
-        Event::success(AuditAction::LinkCreated, user)
-            .with_detail(serde_json::json!({ "link_id": link_id, "expires_at": expires_at })),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
 
     Ok(Provisioned {
         username: user.to_owned(),
         access_key_id: key.access_key_id.clone(),
-        link: Secret::new(format!("{}/l/{}#{}", state.origin(), link_id, sealed.fragment_key.expose())),
-        link_expires_at: expires_at,
+        link: link.url,
+        link_expires_at: link.expires_at,
         key_verified,
+        resumed_after,
     })
 }
 
@@ -187,27 +168,36 @@ impl Steps<'_> {
         Ok(())
     }
 
-    /// Records that `step` failed (teammate stays 'incomplete', audited) and
-    /// returns the error the owner sees.
+    /// Records that `step` failed in IAM (teammate stays 'incomplete',
+    /// audited) and returns the error the owner sees.
     async fn failed(&self, step: &'static str, e: IamError) -> AppError {
         let user = self.user;
-        let kind = e.kind();
         let shown = format!(
-            "Adding {user} stopped at step \u{201c}{step}\u{201d}: {e}. Fix the cause and add {user} again to resume."
+            "Adding {user} stopped at step \u{201c}{step}\u{201d}: {e}. Fix the cause, then Resume to continue."
         );
-        let now = self.state.now();
-        let recorded = async {
-            let mut tx = db::begin_immediate(&self.state.db).await?;
-            db::teammates::record_failure(&mut *tx, self.teammate_id, &format!("{step}: {kind}"), now).await?;
-            let event = Event::failure(AuditAction::TeammateProvisionFailed, user)
-                .with_detail(serde_json::json!({ "step": step, "error": kind }));
-            db::audit::record(&mut tx, self.ctx, event, now).await?;
-            tx.commit().await
-        }
-        .await;
-        match recorded {
+        match self.record_failure(step, &e.kind()).await {
             Ok(()) => AppError::Upstream(shown, anyhow::Error::new(e)),
-            Err(db_err) => db_err.into(),
+            Err(db_err) => db_err,
         }
+    }
+
+    /// Records that a step the portal does itself failed (e.g. storing the link).
+    async fn failed_locally(&self, step: &'static str, e: AppError) -> AppError {
+        tracing::error!(error = %e, step, "provisioning step failed");
+        match self.record_failure(step, "internal").await {
+            Ok(()) => e,
+            Err(db_err) => db_err,
+        }
+    }
+
+    async fn record_failure(&self, step: &str, kind: &str) -> Result<(), AppError> {
+        let now = self.state.now();
+        let mut tx = db::begin_immediate(&self.state.db).await?;
+        db::teammates::record_failure(&mut *tx, self.teammate_id, &format!("{step}: {kind}"), now).await?;
+        let event = Event::failure(AuditAction::TeammateProvisionFailed, self.user)
+            .with_detail(serde_json::json!({ "step": step, "error": kind }));
+        db::audit::record(&mut tx, self.ctx, event, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -36,6 +36,18 @@
   }
 
   const fill = (payload) => {
+    enrolToken = payload.enrol_token;
+    const accountOnly = payload.kind === "account" || !payload.access_key_id;
+    document.getElementById("account-only").hidden = !accountOnly;
+    document.getElementById("key-section").hidden = accountOnly;
+    if (!accountOnly) fillKey(payload);
+    document.getElementById("before-reveal").hidden = true;
+    document.getElementById("after-reveal").hidden = false;
+    // The key has done its work: drop it from the address bar and history.
+    window.history.replaceState(null, "", window.location.pathname);
+  };
+
+  const fillKey = (payload) => {
     document.getElementById("access-key-id").textContent = payload.access_key_id;
     document.getElementById("secret-access-key").textContent = payload.secret_access_key;
     const profile = payload.username;
@@ -52,11 +64,6 @@
     document.getElementById("aws-test").textContent =
       `aws s3 cp ./example.csv "s3://${payload.bucket}/${prefix}example.csv" --profile ${profile}`;
     document.getElementById("key-warming").hidden = payload.key_verified !== false;
-    enrolToken = payload.enrol_token;
-    document.getElementById("before-reveal").hidden = true;
-    document.getElementById("after-reveal").hidden = false;
-    // The key has done its work: drop it from the address bar and history.
-    window.history.replaceState(null, "", window.location.pathname);
   };
 
   revealButton.addEventListener("click", async () => {

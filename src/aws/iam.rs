@@ -57,6 +57,33 @@ pub enum IamError {
 }
 
 impl IamError {
+    /// Whether waiting and trying again may help (throttling, AWS-side
+    /// trouble, no connection). The SDK already retried such an error
+    /// itself (standard mode, 4 attempts) before it reached us.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Refused { code, .. } => matches!(
+                code.as_str(),
+                "Throttling"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "TooManyRequestsException"
+                    | "RequestThrottled"
+                    | "ServiceUnavailable"
+                    | "ServiceFailure"
+                    | "InternalFailure"
+                    | "InternalError"
+            ),
+            Self::NotManaged(_) | Self::KeyLimit(_) => false,
+        }
+    }
+
+    /// Whether AWS said the thing does not exist.
+    pub fn is_no_such_entity(&self) -> bool {
+        matches!(self, Self::Refused { code, .. } if code == "NoSuchEntity")
+    }
+
     /// A short kind for records (never a message from AWS with user data).
     pub fn kind(&self) -> String {
         match self {
@@ -68,25 +95,57 @@ impl IamError {
     }
 }
 
-fn classify<E, R>(step: &'static str, err: aws_sdk_iam::error::SdkError<E, R>) -> IamError
+/// Maps an SDK error to what the owner is told: refused (with AWS's code) or unreachable.
+pub(crate) fn classify<E>(
+    step: &'static str,
+    err: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> IamError
 where
     E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match (error_code(&err), err.raw_response().is_some()) {
         (Some(code), _) => IamError::Refused { step, code, source: anyhow::Error::new(err) },
-        // An answer came back but carried no error code we could read.
-        (None, true) => IamError::Refused { step, code: "UnknownError".into(), source: anyhow::Error::new(err) },
+        // An answer came back but carried no error code we could read: name its HTTP status.
+        (None, true) => {
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
+            IamError::Refused { step, code: format!("HTTP{status}"), source: anyhow::Error::new(err) }
+        }
         (None, false) => IamError::Unreachable { step, source: anyhow::Error::new(err) },
+    }
+}
+
+type SdkError<E> = aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>;
+
+/// The items of a list call whose "NoSuchEntity" means the user is gone, so
+/// nothing is left to list. Any other failure is an error, never "none".
+pub(crate) fn listed<T, E>(operation: &'static str, result: Result<Vec<T>, SdkError<E>>) -> Result<Vec<T>, IamError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(items) => Ok(items),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(Vec::new()),
+        Err(e) => Err(classify(operation, e)),
+    }
+}
+
+/// The outcome of a change whose "NoSuchEntity" means it was already done:
+/// true when this call made it, false when there was nothing left to change.
+pub(crate) fn changed<T, E>(operation: &'static str, result: Result<T, SdkError<E>>) -> Result<bool, IamError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(false),
+        Err(e) => Err(classify(operation, e)),
     }
 }
 
 /// Creates the managed upload policy if it is absent; returns its ARN.
 pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<String, IamError> {
-    let account =
-        aws.account_id().await.map_err(|source| IamError::Unreachable { step: "GetCallerIdentity", source })?;
     let name = policy_name(bucket);
-    let arn = format!("arn:aws:iam::{account}:policy/{name}");
+    let arn = policy_arn(aws, bucket).await?;
     match aws.iam.get_policy().policy_arn(&arn).send().await {
         Ok(_) => return Ok(arn),
         Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => {}
@@ -99,6 +158,38 @@ pub async fn ensure_policy(aws: &AwsClients, bucket: &BucketName) -> Result<Stri
         Err(e) if error_code(&e).as_deref() == Some("EntityAlreadyExists") => Ok(arn),
         Err(e) => Err(classify("CreatePolicy", e)),
     }
+}
+
+/// The tags that mark a user as the portal's: managed-by and the bucket.
+fn managed_tags(bucket: &BucketName, step: &'static str) -> Result<Vec<Tag>, IamError> {
+    [(MANAGED_TAG_KEY, MANAGED_TAG_VALUE), (BUCKET_TAG_KEY, bucket.as_str())]
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| IamError::Refused {
+                step,
+                code: "BadTag".into(),
+                source: e.into(),
+            })
+        })
+        .collect()
+}
+
+/// Tags an existing user as managed by the portal (adoption). TagUser
+/// overwrites values of existing keys, so running it twice changes nothing.
+pub async fn tag_managed(aws: &AwsClients, user: &IamUserName, bucket: &BucketName) -> Result<(), IamError> {
+    let mut req = aws.iam.tag_user().user_name(user.as_str());
+    for t in managed_tags(bucket, "TagUser")? {
+        req = req.tags(t);
+    }
+    req.send().await.map_err(|e| classify("TagUser", e))?;
+    Ok(())
+}
+
+/// The ARN of the portal's upload policy for `bucket` (in the portal's account).
+pub async fn policy_arn(aws: &AwsClients, bucket: &BucketName) -> Result<String, IamError> {
+    let account =
+        aws.account_id().await.map_err(|source| IamError::Unreachable { step: "GetCallerIdentity", source })?;
+    Ok(format!("arn:aws:iam::{account}:policy/{}", policy_name(bucket)))
 }
 
 /// Whether [`ensure_user`] made the user or found ours.
@@ -122,16 +213,9 @@ pub async fn ensure_user(aws: &AwsClients, user: &IamUserName, bucket: &BucketNa
         Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => {}
         Err(e) => return Err(classify("GetUser", e)),
     }
-    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-    let tags = [tag(MANAGED_TAG_KEY, MANAGED_TAG_VALUE), tag(BUCKET_TAG_KEY, bucket.as_str())];
     let mut req = aws.iam.create_user().user_name(user.as_str());
-    for t in tags {
-        match t {
-            Ok(t) => req = req.tags(t),
-            Err(e) => {
-                return Err(IamError::Refused { step: "CreateUser", code: "BadTag".into(), source: e.into() });
-            }
-        }
+    for t in managed_tags(bucket, "CreateUser")? {
+        req = req.tags(t);
     }
     match req.send().await {
         Ok(_) => Ok(UserOutcome::Created),
@@ -146,10 +230,74 @@ pub async fn ensure_user(aws: &AwsClients, user: &IamUserName, bucket: &BucketNa
     }
 }
 
-async fn is_managed(aws: &AwsClients, user: &IamUserName) -> Result<bool, IamError> {
-    let tags =
-        aws.iam.list_user_tags().user_name(user.as_str()).send().await.map_err(|e| classify("ListUserTags", e))?;
-    Ok(tags.tags().iter().any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
+/// Whether the IAM user carries the portal's managed-by tag.
+pub async fn is_managed(aws: &AwsClients, user: &IamUserName) -> Result<bool, IamError> {
+    let tags = aws
+        .iam
+        .list_user_tags()
+        .user_name(user.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("ListUserTags", e))?;
+    Ok(tags.iter().any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
+}
+
+/// The IAM users the policy is attached to (paginated), or `None` when the
+/// policy does not exist (yet). A failed call is an error, never "nobody".
+pub async fn users_with_policy(aws: &AwsClients, policy_arn: &str) -> Result<Option<Vec<String>>, IamError> {
+    // Asked first: some emulators list nobody for a policy that does not exist.
+    match aws.iam.get_policy().policy_arn(policy_arn).send().await {
+        Ok(_) => {}
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => return Ok(None),
+        Err(e) => return Err(classify("GetPolicy", e)),
+    }
+    let pages = aws
+        .iam
+        .list_entities_for_policy()
+        .policy_arn(policy_arn)
+        .entity_filter(aws_sdk_iam::types::EntityType::User)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await;
+    match pages {
+        Ok(pages) => {
+            let mut names: Vec<String> =
+                pages.iter().flat_map(|p| p.policy_users()).filter_map(|u| u.user_name()).map(str::to_owned).collect();
+            names.sort();
+            names.dedup();
+            Ok(Some(names))
+        }
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(classify("ListEntitiesForPolicy", e)),
+    }
+}
+
+/// Whether `policy_arn` is attached to the user (paginated).
+pub async fn has_policy(aws: &AwsClients, user: &IamUserName, policy_arn: &str) -> Result<bool, IamError> {
+    let attached = aws
+        .iam
+        .list_attached_user_policies()
+        .user_name(user.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("ListAttachedUserPolicies", e))?;
+    Ok(attached.iter().any(|p| p.policy_arn() == Some(policy_arn)))
+}
+
+/// When the user was created (Unix seconds), or `None` if it does not exist.
+pub async fn user_created_at(aws: &AwsClients, user: &IamUserName) -> Result<Option<i64>, IamError> {
+    match aws.iam.get_user().user_name(user.as_str()).send().await {
+        Ok(out) => Ok(out.user().map(|u| u.create_date().secs())),
+        Err(e) if error_code(&e).as_deref() == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(classify("GetUser", e)),
+    }
 }
 
 /// Attaches the policy (IAM treats a repeated attach as success).

@@ -13,7 +13,10 @@
 //! * Credentials come from the standard chain; start-up fails with a clear
 //!   message when none can be found (C20).
 
+pub mod faults;
 pub mod iam;
+pub mod iam_keys;
+pub mod iam_removal;
 pub mod permissions;
 pub mod s3;
 
@@ -40,6 +43,8 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     sdk_config: SdkConfig,
     sts_endpoint: Option<String>,
+    /// The HTTP client of the IAM and STS clients (the fault seam in tests).
+    iam_http: SharedHttpClient,
     account_id: std::sync::Arc<OnceCell<String>>,
 }
 
@@ -53,17 +58,32 @@ impl AwsClients {
     /// `credentials` overrides the configuration (used by tests that talk to
     /// several emulators from one process).
     pub async fn build(config: &Config, credentials: Option<Credentials>) -> anyhow::Result<Self> {
-        Self::build_with(config, credentials, true).await
+        Self::build_inner(config, credentials, None, true).await
     }
 
     /// Builds the clients without looking for credentials yet, for commands
     /// that do not call AWS (`owner …`, `backup`): nothing is sent until a
     /// client is used.
     pub async fn build_unchecked(config: &Config) -> anyhow::Result<Self> {
-        Self::build_with(config, None, false).await
+        Self::build_inner(config, None, None, false).await
     }
 
-    async fn build_with(config: &Config, credentials: Option<Credentials>, check: bool) -> anyhow::Result<Self> {
+    /// [`AwsClients::build`], with IAM and STS requests going through a
+    /// fault-injecting seam (tests that make AWS fail on purpose).
+    pub async fn build_with(
+        config: &Config,
+        credentials: Option<Credentials>,
+        faults: Option<&faults::Faults>,
+    ) -> anyhow::Result<Self> {
+        Self::build_inner(config, credentials, faults, true).await
+    }
+
+    async fn build_inner(
+        config: &Config,
+        credentials: Option<Credentials>,
+        faults: Option<&faults::Faults>,
+        check: bool,
+    ) -> anyhow::Result<Self> {
         // Static keys from the configuration (env, `_FILE`, config file) win
         // over the standard chain, as AWS_ACCESS_KEY_ID does in every SDK.
         let credentials = credentials.or_else(|| {
@@ -77,6 +97,10 @@ impl AwsClients {
                 )
             })
         });
+        let iam_http = match faults {
+            Some(f) => f.wrap(http_client()),
+            None => http_client(),
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .http_client(http_client())
@@ -124,15 +148,15 @@ impl AwsClients {
             aws_sdk_s3::Client::from_conf(b.build())
         };
         let iam = {
-            let mut b = aws_sdk_iam::config::Builder::from(&sdk_config);
+            let mut b = aws_sdk_iam::config::Builder::from(&sdk_config).http_client(iam_http.clone());
             if let Some(endpoint) = &config.iam_endpoint {
                 b = b.endpoint_url(endpoint.as_str().trim_end_matches('/'));
             }
             aws_sdk_iam::Client::from_conf(b.build())
         };
         let sts_endpoint = config.sts_endpoint.as_ref().map(|e| e.as_str().trim_end_matches('/').to_owned());
-        let sts = sts_client(&sdk_config, sts_endpoint.as_deref(), None);
-        Ok(Self { iam, s3, sts, sdk_config, sts_endpoint, account_id: Default::default() })
+        let sts = sts_client(&sdk_config, &iam_http, sts_endpoint.as_deref(), None);
+        Ok(Self { iam, s3, sts, sdk_config, sts_endpoint, iam_http, account_id: Default::default() })
     }
 
     /// The AWS account id of the portal's own identity (cached).
@@ -149,12 +173,17 @@ impl AwsClients {
 
     /// An STS client that signs with the given (teammate's) key.
     pub fn sts_with_key(&self, credentials: Credentials) -> aws_sdk_sts::Client {
-        sts_client(&self.sdk_config, self.sts_endpoint.as_deref(), Some(credentials))
+        sts_client(&self.sdk_config, &self.iam_http, self.sts_endpoint.as_deref(), Some(credentials))
     }
 }
 
-fn sts_client(sdk: &SdkConfig, endpoint: Option<&str>, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::config::Builder::from(sdk);
+fn sts_client(
+    sdk: &SdkConfig,
+    http: &SharedHttpClient,
+    endpoint: Option<&str>,
+    credentials: Option<Credentials>,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).http_client(http.clone());
     if let Some(endpoint) = endpoint {
         b = b.endpoint_url(endpoint);
     }

@@ -110,3 +110,23 @@ pub async fn set_password<'e>(db: impl SqliteExecutor<'e>, account_id: i64, pass
         .await?;
     Ok(())
 }
+
+/// Disables (`Some(now)`) or enables (`None`) a portal account. A disabled
+/// account cannot sign in, and sessions::find no longer returns its sessions.
+pub async fn set_disabled<'e>(db: impl SqliteExecutor<'e>, account_id: i64, at: Option<Timestamp>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE accounts SET disabled_at = ? WHERE id = ?").bind(at).bind(account_id).execute(db).await?;
+    Ok(())
+}
+
+/// A removed teammate added again starts without the old password (the
+/// name may belong to someone else now) and with the account enabled.
+pub async fn reset_teammate<'e>(db: impl SqliteExecutor<'e>, teammate_id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET password_hash = NULL, disabled_at = NULL, totp_secret = NULL, totp_pending = NULL \
+         WHERE teammate_id = ? AND role = 'teammate'",
+    )
+    .bind(teammate_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}

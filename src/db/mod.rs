@@ -7,9 +7,11 @@
 //! transaction that reads and then writes, so two such transactions queue
 //! instead of failing with "database is locked" at commit.
 
+pub mod access_keys;
 pub mod accounts;
 pub mod audit;
 pub mod audit_counts;
+pub mod key_rotations;
 pub mod multipart;
 pub mod secret_links;
 pub mod sessions;

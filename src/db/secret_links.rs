@@ -36,11 +36,15 @@ pub async fn insert<'e>(db: impl SqliteExecutor<'e>, link: &NewLink<'_>) -> sqlx
 pub struct LinkState {
     pub id: String,
     pub teammate_id: i64,
+    /// The key the link carries; `None` for a portal-account-only link.
+    pub access_key_id: Option<String>,
+    pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub opened_at: Option<Timestamp>,
     pub revealed_at: Option<Timestamp>,
     pub enrolled_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    pub revoke_reason: Option<String>,
 }
 
 impl LinkState {
@@ -48,16 +52,103 @@ impl LinkState {
     pub fn is_revealable(&self, now: Timestamp) -> bool {
         self.revealed_at.is_none() && self.revoked_at.is_none() && now < self.expires_at
     }
+
+    /// Whether revoking still changes something: not revoked, not expired,
+    /// and its enrolment not used (a revealed link still carries one).
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.enrolled_at.is_none() && now < self.expires_at
+    }
+
+    /// The link's state in a word, for the owner.
+    pub fn state(&self, now: Timestamp) -> &'static str {
+        match self {
+            l if l.revoked_at.is_some() => "revoked",
+            l if l.enrolled_at.is_some() => "used (password set)",
+            l if l.revealed_at.is_some() && now < l.expires_at => "revealed, password not set",
+            l if l.revealed_at.is_some() => "revealed",
+            l if now >= l.expires_at => "expired unopened",
+            _ => "pending",
+        }
+    }
+}
+
+/// `SELECT <every LinkState column> FROM secret_links <rest>`, static for sqlx.
+macro_rules! select_links {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, teammate_id, access_key_id, created_at, expires_at, opened_at, revealed_at, ",
+            "enrolled_at, revoked_at, revoke_reason FROM secret_links ",
+            $rest
+        )
+    };
 }
 
 pub async fn find<'e>(db: impl SqliteExecutor<'e>, id: &str) -> sqlx::Result<Option<LinkState>> {
-    sqlx::query_as::<_, LinkState>(
-        "SELECT id, teammate_id, expires_at, opened_at, revealed_at, enrolled_at, revoked_at \
-         FROM secret_links WHERE id = ?",
+    sqlx::query_as::<_, LinkState>(select_links!("WHERE id = ?")).bind(id).fetch_optional(db).await
+}
+
+/// The teammate's links, newest first.
+pub async fn for_teammate<'e>(
+    db: impl SqliteExecutor<'e>,
+    teammate_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<LinkState>> {
+    sqlx::query_as::<_, LinkState>(select_links!("WHERE teammate_id = ? ORDER BY created_at DESC, id LIMIT ?"))
+        .bind(teammate_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Revokes one open link: its ciphertext and enrolment token are wiped, so
+/// it can never be revealed or used. Returns whether it was open.
+pub async fn revoke<'e>(db: impl SqliteExecutor<'e>, id: &str, reason: &str, now: Timestamp) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
+         WHERE id = ? AND revoked_at IS NULL AND enrolled_at IS NULL AND expires_at > ?",
     )
+    .bind(now)
+    .bind(reason)
     .bind(id)
-    .fetch_optional(db)
-    .await
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every open link of a teammate (removal); returns their ids.
+pub async fn revoke_open_for_teammate<'e>(
+    db: impl SqliteExecutor<'e>,
+    teammate_id: i64,
+    reason: &str,
+    now: Timestamp,
+) -> sqlx::Result<Vec<String>> {
+    let query = sqlx::query_as(
+        "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
+         WHERE teammate_id = ? AND revoked_at IS NULL AND enrolled_at IS NULL AND expires_at > ? RETURNING id",
+    );
+    revoked_ids(db, query.bind(now).bind(reason).bind(teammate_id).bind(now)).await
+}
+
+/// Revokes the links still carrying `access_key_id` unrevealed (the key was
+/// deactivated or deleted: its secret must not be handed out); returns their ids.
+pub async fn revoke_unrevealed_for_key<'e>(
+    db: impl SqliteExecutor<'e>,
+    access_key_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> sqlx::Result<Vec<String>> {
+    let query = sqlx::query_as(
+        "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
+         WHERE access_key_id = ? AND revealed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING id",
+    );
+    revoked_ids(db, query.bind(now).bind(reason).bind(access_key_id).bind(now)).await
+}
+
+type IdsQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, (String,), sqlx::sqlite::SqliteArguments>;
+
+async fn revoked_ids<'e>(db: impl SqliteExecutor<'e>, query: IdsQuery<'_>) -> sqlx::Result<Vec<String>> {
+    Ok(query.fetch_all(db).await?.into_iter().map(|(id,)| id).collect())
 }
 
 /// Records the first time the interstitial page was opened.

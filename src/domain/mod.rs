@@ -7,9 +7,11 @@ mod bucket;
 mod iam_user;
 pub mod multipart;
 mod object_key;
+pub mod teammate;
 
 pub use audit::{AuditAction, Outcome};
 pub use bucket::BucketName;
 pub use iam_user::IamUserName;
 pub use multipart::{PartPlan, PartPlanError};
 pub use object_key::{ObjectKey, ObjectKeyError, Prefix};
+pub use teammate::{KeyFlag, TeammateStatus};

@@ -82,6 +82,12 @@ pub async fn reveal(State(state): State<AppState>, Path(id): Path<String>, meta:
         return Err(AppError::LinkUnavailable.into());
     };
     db::audit::record(&mut tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
+    // A teammate holding a key of theirs is no longer "activating".
+    if let Some(link) = db::secret_links::find(&mut *tx, &id).await?
+        && link.access_key_id.is_some()
+    {
+        db::teammates::mark_activated(&mut *tx, link.teammate_id, now).await?;
+    }
     tx.commit().await?;
     Ok((NO_STORE, axum::Json(serde_json::json!({ "payload": crypto::b64url(&payload) }))).into_response())
 }

@@ -134,3 +134,37 @@ async fn reveal_refuses_without_webcrypto_or_with_a_cut_link_and_uses_nothing_up
     assert!(!actions.iter().any(|a| a.starts_with("link.reveal")), "{actions:?}");
     assert!(app.reveal(&app.new_client(), &link).await.is_ok(), "the link still works afterwards");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_a_csv_file_bulk_adds_and_an_account_link_sets_a_password_without_a_key() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let teammate = unique("tess");
+    app.onboard(&teammate).await;
+    let names: Vec<String> = (0..3).map(|i| unique(&format!("csv{i}"))).collect();
+    let files = tempfile::tempdir().unwrap();
+    let csv = files.path().join("team.csv");
+    let rows: Vec<String> = names.iter().map(|n| format!("{n},{n}@example.org")).collect();
+    std::fs::write(&csv, format!("name,email\r\n{}\r\n", rows.join("\r\n"))).unwrap();
+    let new_password = "a-password-set-in-chromium";
+    let envs = vec![
+        ("EGX_MODE", "lifecycle".to_owned()),
+        ("EGX_BASE_URL", app.base.clone()),
+        ("EGX_OWNER_USER", OWNER.to_owned()),
+        ("EGX_OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
+        ("EGX_TEAMMATE", teammate.clone()),
+        ("EGX_TEAMMATE_PASSWORD", new_password.to_owned()),
+        ("EGX_CSV_FILE", csv.display().to_string()),
+    ];
+
+    let result = tokio::task::spawn_blocking(move || run_node(&envs)).await.unwrap();
+
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["added"], serde_json::json!(names));
+    for name in &names {
+        assert_eq!(app.stored_teammate(name).await.0, "active", "{name}");
+    }
+    assert_eq!(app.login(&app.new_client(), &teammate, new_password).await.status(), 303);
+    assert_eq!(app.iam_keys(&teammate).await.len(), 1, "the account link made no key");
+    app.stop().await.unwrap();
+}

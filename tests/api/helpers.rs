@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use egx_portal::app::{App, Overrides};
+use egx_portal::aws::faults::Faults;
 use egx_portal::clock::ManualClock;
 use egx_portal::config::Config;
 use egx_portal::crypto;
@@ -165,6 +166,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Where `/metrics` is served, when the test set `EGX_METRICS_LISTEN`.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The fault-injecting seam in front of the app's IAM and STS clients.
+    pub faults: Faults,
     vars: Vec<(&'static str, String)>,
     credentials: Credentials,
     _data: tempfile::TempDir,
@@ -211,7 +214,8 @@ impl TestApp {
         vars.extend(opts.env);
         let clock = ManualClock::starting_now();
         let credentials = opts.credentials.unwrap_or_else(|| emulator.credentials());
-        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &credentials, &clock).await;
+        let faults = Faults::default();
+        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &credentials, &clock, &faults).await;
         if opts.create_bucket {
             create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
         }
@@ -224,6 +228,7 @@ impl TestApp {
             emulator,
             client: new_client(),
             metrics_addr,
+            faults,
             vars,
             credentials,
             _data: data,
@@ -244,7 +249,8 @@ impl TestApp {
         let mut vars = std::mem::take(&mut self.vars);
         let address = self.base.trim_start_matches("http://").to_owned();
         vars.push(("EGX_LISTEN", address));
-        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &self.credentials, &self.clock).await;
+        let (base, state, setup_link, tx, server, metrics_addr) =
+            start(&vars, &self.credentials, &self.clock, &self.faults).await;
         assert_eq!(base, self.base, "the same address");
         self.metrics_addr = metrics_addr;
         self.state = state;
@@ -445,13 +451,24 @@ type Started = (
 );
 
 /// Builds and starts the app exactly as `main` does.
-async fn start(vars: &[(&'static str, String)], credentials: &Credentials, clock: &ManualClock) -> Started {
+async fn start(
+    vars: &[(&'static str, String)],
+    credentials: &Credentials,
+    clock: &ManualClock,
+    faults: &Faults,
+) -> Started {
     let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test configuration is valid");
-    let app =
-        App::build(config, Overrides { credentials: Some(credentials.clone()), clock: Some(Arc::new(clock.clone())) })
-            .await
-            .expect("the app builds");
+    let app = App::build(
+        config,
+        Overrides {
+            credentials: Some(credentials.clone()),
+            clock: Some(Arc::new(clock.clone())),
+            faults: Some(faults.clone()),
+        },
+    )
+    .await
+    .expect("the app builds");
     let base = format!("http://{}", app.local_addr().unwrap());
     let state = app.state().clone();
     let setup_link = app.setup_link().map(str::to_owned);
@@ -524,6 +541,97 @@ pub fn split_link(link: &str) -> (String, String) {
 pub fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+}
+
+/// Owner actions on teammates, and what IAM and the audit log then say.
+impl TestApp {
+    /// The owner's page of one teammate: (status, html).
+    pub async fn teammate_page(&self, name: &str) -> (u16, String) {
+        let res = self.get(&format!("/admin/teammates/{name}")).await;
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// Posts an action form of a teammate's page (`action` is the path
+    /// after the name, e.g. "rotate" or "keys/AKIA…/delete"), with the
+    /// page's CSRF token and `fields`.
+    pub async fn teammate_action(&self, name: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf(&self.client, "/admin/teammates").await;
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_form(&format!("/admin/teammates/{name}/{action}"), &form).await
+    }
+
+    /// The user's access keys as IAM lists them: (id, active), oldest first.
+    pub async fn iam_keys(&self, name: &str) -> Vec<(String, bool)> {
+        let out = self.emulator.iam().list_access_keys().user_name(name).send().await.unwrap();
+        let mut keys: Vec<_> = out
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                let active = k.status() == Some(&aws_sdk_iam::types::StatusType::Active);
+                (
+                    k.create_date().map(|d| d.as_nanos()).unwrap_or_default(),
+                    k.access_key_id().unwrap().to_owned(),
+                    active,
+                )
+            })
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, id, active)| (id, active)).collect()
+    }
+
+    /// Audit rows of one action: (actor, outcome, target, detail), oldest first.
+    pub async fn audit_of(&self, action: &str) -> Vec<(String, String, Option<String>, serde_json::Value)> {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT actor, outcome, target, detail FROM audit_events WHERE action = ? ORDER BY id")
+                .bind(action)
+                .fetch_all(&self.state.db)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(actor, outcome, target, detail)| {
+                let detail = detail.map(|d| serde_json::from_str(&d).unwrap()).unwrap_or(serde_json::Value::Null);
+                (actor, outcome, target, detail)
+            })
+            .collect()
+    }
+
+    /// Signs the owner in again (after the clock moved past the session's life).
+    pub async fn sign_in_owner_again(&self) {
+        let res = self.login(&self.client, OWNER, OWNER_PASSWORD).await;
+        assert_eq!(res.status(), 303, "the owner signs in again");
+    }
+
+    /// Uploads one small object with a teammate's own key, the way the AWS
+    /// CLI would: IAM then records the key as used by S3.
+    pub async fn use_key(&self, access_key_id: &str, secret: &str) {
+        let key = Credentials::new(access_key_id, secret, None, None, "teammate");
+        self.emulator
+            .s3_with(key)
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("streaming/{}.csv", unique("used")))
+            .body(b"a,b\n".to_vec().into())
+            .send()
+            .await
+            .expect("the teammate's key uploads");
+    }
+
+    /// A teammate's status, last_step and last_error as stored.
+    pub async fn stored_teammate(&self, name: &str) -> (String, Option<String>, Option<String>) {
+        sqlx::query_as("SELECT status, last_step, last_error FROM teammates WHERE iam_user_name = ?")
+            .bind(name)
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// The text of every element matching `selector`.
+pub fn texts_of(html: &str, selector: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).unwrap();
+    doc.select(&sel).map(|e| e.text().collect::<String>().trim().to_owned()).collect()
 }
 
 /// Signs `user` in with a client that keeps no cookies; returns the

@@ -83,33 +83,27 @@ async fn the_whole_journey_works_and_every_step_is_audited() {
 }
 
 #[tokio::test]
-async fn adding_an_existing_managed_teammate_again_resumes_instead_of_failing() {
+async fn adding_an_active_teammate_again_is_refused_and_points_to_rotation() {
     let app = TestApp::spawn(Backend::Moto).await;
     let name = unique("bob");
     app.create_owner().await;
     app.add_teammate_link(&name).await;
 
-    // Second run: the user and policy exist; a second key and link are made.
-    let second = app.add_teammate_link(&name).await;
-    assert!(second.contains("/l/"));
-    let keys = app.emulator.iam().list_access_keys().user_name(&name).send().await.unwrap();
-    assert_eq!(keys.access_key_metadata().len(), 2);
-    assert!(app.audit_actions().await.iter().any(|a| a == "iam.user_found"));
-
-    // A third would exceed IAM's two-key limit: a clear error, recorded.
+    // A second "add" would hand out a second key without retiring the first.
     let res = app.add_teammate(&name).await;
-    assert_eq!(res.status(), 502);
+
+    assert_eq!(res.status(), 409);
     let html = res.text().await.unwrap();
-    assert!(text_of(&html, "#form-error").contains("two access keys"), "{html}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'teammate.provision_failed'").await, 1);
-    let (status, error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM teammates WHERE iam_user_name = ?")
-            .bind(&name)
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
-    assert_eq!(status, "incomplete");
-    assert_eq!(error.as_deref(), Some("create access key: key_limit"));
+    assert!(text_of(&html, "#form-error").contains("Rotate key"), "{html}");
+    let keys = app.emulator.iam().list_access_keys().user_name(&name).send().await.unwrap();
+    assert_eq!(keys.access_key_metadata().len(), 1, "no second key was made");
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM teammates WHERE iam_user_name = ?")
+        .bind(&name)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "active", "a refused add leaves a working teammate as it was");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'teammate.provision_failed'").await, 0);
 }
 
 #[tokio::test]

@@ -203,6 +203,41 @@ async fn link_endpoints_are_rate_limited_per_client_address() {
 }
 
 #[tokio::test]
+async fn a_revoked_link_gets_the_same_answer_as_an_unknown_one_and_is_audited() {
+    let (app, link) = app_with_link().await;
+    let (id, _) = split_link(&link);
+    let name: (String,) =
+        sqlx::query_as("SELECT t.iam_user_name FROM teammates t JOIN secret_links l ON l.teammate_id = t.id")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    let unknown = app.new_client().post(app.url("/l/AAAAAAAAAAAAAAAAAAAAAA/reveal")).send().await.unwrap();
+    let unknown_body = unknown.text().await.unwrap();
+    let (_, page) = app.teammate_page(&name.0).await;
+    assert!(has(&page, &format!("#links tr[data-link=\"{id}\"] form.revoke button")));
+
+    let res = app.teammate_action(&name.0, &format!("links/{id}/revoke"), &[]).await;
+
+    assert_eq!(res.status(), 303);
+    let revoked = app.new_client().post(app.url(&format!("/l/{id}/reveal"))).send().await.unwrap();
+    assert_eq!(revoked.status(), 410);
+    assert_eq!(revoked.text().await.unwrap(), unknown_body, "one uniform answer");
+    assert_eq!(app.get(&page_path(&link)).await.status(), 410);
+    let (payload,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT payload FROM secret_links WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(payload, None, "the ciphertext is wiped");
+    let audited = app.audit_of("link.revoked").await;
+    assert_eq!((audited[0].0.as_str(), &audited[0].3["link_id"]), (OWNER, &serde_json::json!(id)));
+    let page = app.get(&location(&res)).await.text().await.unwrap();
+    assert_eq!(text_of(&page, &format!("#links tr[data-link=\"{id}\"] .link-state")), "revoked (owner)");
+    // Revoking twice: nothing left to revoke.
+    assert_eq!(app.teammate_action(&name.0, &format!("links/{id}/revoke"), &[]).await.status(), 409);
+}
+
+#[tokio::test]
 async fn an_expired_link_loses_its_ciphertext_and_its_expiry_is_audited_once() {
     let (app, link) = app_with_link().await;
     let (id, _) = split_link(&link);

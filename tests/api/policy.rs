@@ -80,3 +80,72 @@ async fn listing_is_allowed_only_for_the_two_prefixes_in_the_policy_document() {
         }
     }
 }
+
+/// Runs the AWS CLI (on PATH in tests: scripts/test.sh puts moto's venv
+/// first) with the teammate's own key and nothing else.
+fn aws_cli(app: &TestApp, key: &(String, String), args: &[&str]) -> std::process::Output {
+    std::process::Command::new("aws")
+        .args(["--endpoint-url", &app.emulator.url, "--region", "us-east-1"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &key.0)
+        .env("AWS_SECRET_ACCESS_KEY", &key.1)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("aws runs")
+}
+
+#[tokio::test]
+async fn the_teammates_key_does_aws_s3_cp_and_sync_into_the_two_prefixes_and_nothing_else() {
+    let app = TestApp::spawn(Backend::MotoEnforcing).await;
+    app.create_owner().await;
+    let (payload, _) = app.onboard(&unique("cli")).await;
+    let key = (
+        payload["access_key_id"].as_str().unwrap().to_owned(),
+        payload["secret_access_key"].as_str().unwrap().to_owned(),
+    );
+    let files = tempfile::tempdir().unwrap();
+    let small = files.path().join("small.csv");
+    std::fs::write(&small, b"a,b\n1,2\n").unwrap();
+    // Above the CLI's 8 MB multipart threshold.
+    let big = files.path().join("big.bin");
+    std::fs::write(&big, vec![b'x'; 9 * 1024 * 1024]).unwrap();
+    let day = files.path().join("day1");
+    std::fs::create_dir_all(day.join("sub")).unwrap();
+    std::fs::write(day.join("one.csv"), b"1").unwrap();
+    std::fs::write(day.join("sub/two.csv"), b"2").unwrap();
+    let s3 = |path: &str| format!("s3://{}/{path}", app.bucket);
+    let ok = |out: std::process::Output, what: &str| {
+        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    ok(aws_cli(&app, &key, &["s3", "cp", small.to_str().unwrap(), &s3("streaming/small.csv")]), "cp");
+    ok(aws_cli(&app, &key, &["s3", "cp", big.to_str().unwrap(), &s3("batch/big.bin")]), "multipart cp");
+    let synced = ok(aws_cli(&app, &key, &["s3", "sync", day.to_str().unwrap(), &s3("batch/day1/")]), "sync");
+    assert!(synced.contains("upload:"), "{synced}");
+    let again = ok(aws_cli(&app, &key, &["s3", "sync", day.to_str().unwrap(), &s3("batch/day1/")]), "sync again");
+    assert!(!again.contains("upload:"), "the second sync listed the prefix and found nothing to send: {again}");
+
+    let listed = app.emulator.s3().list_objects_v2().bucket(&app.bucket).send().await.unwrap();
+    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["batch/big.bin", "batch/day1/one.csv", "batch/day1/sub/two.csv", "streaming/small.csv"]);
+
+    let denied = |args: &[&str]| {
+        let out = aws_cli(&app, &key, args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} was allowed");
+        assert!(
+            stderr.contains("AccessDenied") || stderr.contains("Forbidden") || stderr.contains("403"),
+            "{args:?}: {stderr}"
+        );
+    };
+    denied(&["s3", "cp", small.to_str().unwrap(), &s3("streamingX/a.csv")]);
+    denied(&["s3", "cp", small.to_str().unwrap(), &s3("other/a.csv")]);
+    denied(&["s3", "cp", &s3("streaming/small.csv"), "-"]);
+    denied(&["s3", "rm", &s3("streaming/small.csv")]);
+    denied(&["iam", "list-users"]);
+}

@@ -46,6 +46,22 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("GET", "/admin", Group::Owner),
     ("GET", "/admin/teammates", Group::Owner),
     ("POST", "/admin/teammates", Group::Owner),
+    ("GET", "/admin/teammates/{name}", Group::Owner),
+    ("POST", "/admin/teammates/{name}/resume", Group::Owner),
+    ("POST", "/admin/teammates/{name}/rotate", Group::Owner),
+    ("POST", "/admin/teammates/{name}/reissue", Group::Owner),
+    ("POST", "/admin/teammates/{name}/rotation/confirm", Group::Owner),
+    ("POST", "/admin/teammates/{name}/rotation/cancel", Group::Owner),
+    ("POST", "/admin/teammates/{name}/keys/{key_id}/{change}", Group::Owner),
+    ("POST", "/admin/teammates/{name}/links", Group::Owner),
+    ("POST", "/admin/teammates/{name}/links/{link_id}/revoke", Group::Owner),
+    ("POST", "/admin/teammates/{name}/disable", Group::Owner),
+    ("POST", "/admin/teammates/{name}/enable", Group::Owner),
+    ("POST", "/admin/teammates/{name}/remove", Group::Owner),
+    ("GET", "/admin/bulk-add", Group::Owner),
+    ("POST", "/admin/bulk-add", Group::Owner),
+    ("GET", "/admin/adopt", Group::Owner),
+    ("POST", "/admin/adopt", Group::Owner),
     ("GET", "/admin/uploads", Group::Owner),
     ("GET", "/admin/audit", Group::Owner),
     ("GET", "/admin/audit/export", Group::Owner),
@@ -138,6 +154,12 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
             .replace("{token}", &"t".repeat(43))
             .replace("/l/{id}", &format!("/l/{}", "A".repeat(22)))
             .replace("{id}", &upload_id.to_string())
+            // Owner routes about a teammate name one the portal does not know: the
+            // access decision is what answers, and nothing real is changed.
+            .replace("{name}", "nobody-known")
+            .replace("{key_id}", "AKIAIOSFODNN7EXAMPLE")
+            .replace("{change}", "deactivate")
+            .replace("{link_id}", &"C".repeat(22))
             .replace("{number}", "1")
     };
     let send = |client: &reqwest::Client, method: &str, path: &str, csrf: Option<&str>| {

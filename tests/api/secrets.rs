@@ -1,5 +1,7 @@
-//! Secret hygiene: after a whole journey, no secret the portal handled is in
-//! the database file, its WAL, or anything it logged.
+//! Secret hygiene: after a whole journey — including a key rotation, a
+//! portal-account link and a removal — no secret the portal handled is in
+//! the database file, its WAL, or anything it logged. (On LocalStack, so the
+//! removal runs to its end.)
 
 use crate::helpers::*;
 
@@ -11,7 +13,7 @@ fn session_cookie(res: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn no_secret_reaches_the_database_its_wal_or_the_logs() {
-    let app = TestApp::spawn(Backend::Moto).await;
+    let app = TestApp::spawn(Backend::LocalStack).await;
     let setup_link = app.setup_link.clone().unwrap();
     let setup_token = setup_link.rsplit('/').next().unwrap().to_owned();
 
@@ -26,7 +28,8 @@ async fn no_secret_reaches_the_database_its_wal_or_the_logs() {
     let owner_session = session_cookie(&res);
 
     // Add a teammate; the teammate reveals, enrols and uploads.
-    let link = app.add_teammate_link(&unique("sam")).await;
+    let sam = unique("sam");
+    let link = app.add_teammate_link(&sam).await;
     let (link_id, fragment_key) = split_link(&link);
     let teammate = app.new_client();
     let payload = app.reveal(&teammate, &link).await.unwrap();
@@ -49,6 +52,26 @@ async fn no_secret_reaches_the_database_its_wal_or_the_logs() {
     }
     assert_eq!(put.send().await.unwrap().status(), 200);
     assert_eq!(app.complete(&teammate, signed["upload_id"].as_i64().unwrap()).await.status(), 200);
+
+    // The owner rotates sam's key; sam reveals the new one; the owner confirms.
+    let res = app.teammate_action(&sam, "rotate", &[]).await;
+    let rotated_link = text_of(&res.text().await.unwrap(), "#one-time-link");
+    let (_, rotated_fragment) = split_link(&rotated_link);
+    let rotated = app.reveal(&app.new_client(), &rotated_link).await.unwrap();
+    let rotated_secret = rotated["secret_access_key"].as_str().unwrap().to_owned();
+    let rotated_enrol = rotated["enrol_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.teammate_action(&sam, "rotation/confirm", &[]).await.status(), 303);
+    // A portal-account link, revealed.
+    let res = app.teammate_action(&sam, "links", &[]).await;
+    let account_link = text_of(&res.text().await.unwrap(), "#one-time-link");
+    let (_, account_fragment) = split_link(&account_link);
+    let account_enrol =
+        app.reveal(&app.new_client(), &account_link).await.unwrap()["enrol_token"].as_str().unwrap().to_owned();
+    // Another teammate is removed with a link never opened.
+    let leaver = unique("leo");
+    let pending_link = app.add_teammate_link(&leaver).await;
+    let (_, pending_fragment) = split_link(&pending_link);
+    assert_eq!(app.teammate_action(&leaver, "remove", &[("confirm", &leaver)]).await.status(), 303);
 
     // A failed and a successful login of the owner.
     let other = app.new_client();
@@ -77,6 +100,12 @@ async fn no_secret_reaches_the_database_its_wal_or_the_logs() {
         &owner_session,
         &teammate_session,
         &second_owner_session,
+        &rotated_secret,
+        &rotated_fragment,
+        &rotated_enrol,
+        &account_fragment,
+        &account_enrol,
+        &pending_fragment,
     ])
     .await;
 }

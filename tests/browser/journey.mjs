@@ -12,6 +12,15 @@
 //          EGX_TEAMMATE EGX_TEAMMATE_PASSWORD EGX_FILES [EGX_SCREENSHOT_DIR]
 //     stdout: {"ok":true,"access_key_id":"...","uploaded":["streaming/...", ...]}
 //
+//   lifecycle          sign in as the (existing) owner; bulk-add teammates from the
+//                      CSV file EGX_CSV_FILE through the file input (the page's
+//                      script reads it into the form); issue a portal-account link
+//                      for EGX_TEAMMATE, reveal it as the teammate (no key shown)
+//                      and set EGX_TEAMMATE_PASSWORD with it.
+//     env: EGX_BASE_URL EGX_OWNER_USER EGX_OWNER_PASSWORD EGX_TEAMMATE
+//          EGX_TEAMMATE_PASSWORD EGX_CSV_FILE [EGX_SCREENSHOT_DIR]
+//     stdout: {"ok":true,"added":["name", ...],"account_link_used":true}
+//
 //   upload-only        sign in as an existing teammate and upload EGX_FILES;
 //                      EGX_EXPECT=success wants every row done, EGX_EXPECT=failure
 //                      wants every row in error with a message about CORS (run it
@@ -538,6 +547,90 @@ async function runUploadOnly(browser) {
   return { ok: true, rows: rows.map((r) => r.text) };
 }
 
+// ------------------------------------------------------------ lifecycle ---
+// The owner's lifecycle pages where the browser does the work: a CSV file
+// read into the bulk-add form by the page's script, and a portal-account
+// link (no key) revealed and used to set a new password.
+async function runLifecycle(browser) {
+  const base = baseUrl();
+  const ownerUser = requireEnv('EGX_OWNER_USER');
+  const ownerPassword = requireEnv('EGX_OWNER_PASSWORD');
+  const teammate = requireEnv('EGX_TEAMMATE');
+  const newPassword = requireEnv('EGX_TEAMMATE_PASSWORD');
+  const csvFile = requireEnv('EGX_CSV_FILE');
+  addSecret(ownerPassword);
+  addSecret(newPassword);
+
+  const owner = await newPage(browser, 'owner');
+  currentPage = owner.page;
+  await step('1. owner signs in', () => signIn(owner.page, base, ownerUser, ownerPassword, '/admin/teammates'));
+
+  const added = await step('2. owner adds teammates from a CSV file', async () => {
+    await open(owner.page, `${base}/admin/bulk-add`, 'bulk-add');
+    await owner.page.locator('#csv-file').setInputFiles(csvFile);
+    // The page's script puts the file's text into the CSV field.
+    await owner.page.waitForFunction(() => document.getElementById('bulk-csv').value.length > 0, null, {
+      timeout: ACTION_TIMEOUT_MS,
+    });
+    const text = await owner.page.locator('#bulk-csv').inputValue();
+    check(text.startsWith('name'), `#bulk-csv does not hold the file: ${text.slice(0, 40)}`);
+    await submitForm(owner.page, '#bulk-add');
+    await expectPath(owner.page, '/admin/bulk-add');
+    await owner.page.locator('#bulk-results').waitFor({ state: 'visible' });
+    const rows = owner.page.locator('#bulk-results tbody tr');
+    const names = [];
+    for (let i = 0; i < (await rows.count()); i += 1) {
+      const row = rows.nth(i);
+      const name = await row.getAttribute('data-name');
+      const outcome = (await row.locator('.outcome').innerText()).trim();
+      check(outcome.startsWith('added'), `${name}: ${outcome}`);
+      const link = (await row.locator('code.link').innerText()).trim();
+      addSecret(link.slice(link.indexOf('#') + 1));
+      check(/\/l\/[^/#]+#.+$/.test(link), `${name} has no one-time link`);
+      names.push(name);
+    }
+    await screenshot(owner.page, 'bulk-results');
+    return names;
+  });
+
+  const link = await step('3. owner issues a portal-account link', async () => {
+    await open(owner.page, `${base}/admin/teammates/${teammate}`, 'teammate-page');
+    await submitForm(owner.page, '#account-link');
+    const text = await textOf(owner.page, '#one-time-link');
+    addSecret(text.slice(text.indexOf('#') + 1));
+    check((await owner.page.locator('#access-key-id').count()) === 0, 'an account link shows an access key');
+    await screenshot(owner.page, 'account-link');
+    return text;
+  });
+
+  const mate = await newPage(browser, 'teammate');
+  currentPage = mate.page;
+  await step('4. teammate reveals it: no key, a password form', async () => {
+    await open(mate.page, link, 'account-link-before-reveal');
+    await mate.page.locator('#reveal-button').click();
+    await mate.page.locator('#after-reveal:visible, #reveal-error:visible').first().waitFor({ state: 'visible' });
+    if (await mate.page.locator('#reveal-error').isVisible()) {
+      throw new Error(`Reveal showed an error: ${await textOf(mate.page, '#reveal-error')}`);
+    }
+    check(await mate.page.locator('#account-only').isVisible(), '#account-only is not shown');
+    check(await mate.page.locator('#key-section').isHidden(), 'the key section is shown for an account link');
+    check((await mate.page.locator('#secret-access-key').textContent()) === '', 'a secret key was filled in');
+    await screenshot(mate.page, 'account-link-after-reveal');
+  });
+
+  await step('5. teammate sets the new password', async () => {
+    await fillForm(mate.page, '#enrol-form', { password: newPassword, confirm: newPassword });
+    await Promise.all([
+      mate.page.waitForURL((url) => url.pathname === '/upload', { timeout: NAV_TIMEOUT_MS }),
+      mate.page.locator('#enrol-form button[type=submit]').click(),
+    ]);
+    await mate.page.waitForLoadState('load');
+    await expectPath(mate.page, '/upload');
+  });
+
+  return { ok: true, added, account_link_used: true };
+}
+
 // -------------------------------------------------------- link-guards ------
 // A host name that is not "potentially trustworthy" to the browser, mapped to
 // 127.0.0.1 by a resolver rule: pages served from it over http get no WebCrypto.
@@ -583,8 +676,12 @@ async function runLinkGuards(browser) {
 // ------------------------------------------------------------------ main ---
 async function main() {
   const mode = process.env.EGX_MODE || 'journey';
-  const run = { journey: runJourney, 'upload-only': runUploadOnly, 'link-guards': runLinkGuards }[mode];
-  if (!run) throw new StepFailure(`EGX_MODE must be "journey", "upload-only" or "link-guards", got "${mode}"`);
+  const run = { journey: runJourney, 'upload-only': runUploadOnly, 'link-guards': runLinkGuards, lifecycle: runLifecycle }[
+    mode
+  ];
+  if (!run) {
+    throw new StepFailure(`EGX_MODE must be "journey", "upload-only", "link-guards" or "lifecycle", got "${mode}"`);
+  }
 
   let fileCount = 0;
   try {
