@@ -101,6 +101,29 @@ pub struct SealedPayload {
     pub stored: Vec<u8>,
     /// The AES key, URL-safe base64: goes only into the link's fragment.
     pub fragment_key: Secret,
+    /// Proof of holding the key, which the browser sends with Reveal (see [`link_key_check`]).
+    pub key_check: String,
+}
+
+/// SHA-256("egx-link-key-check:v1:" || link id || ":" || key), base64url: what
+/// a browser holding the fragment key sends to reveal, so that knowing a
+/// link's id alone cannot use it up. It reveals nothing about the key.
+fn key_check_of(link_id: &str, key: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"egx-link-key-check:v1:");
+    h.update(link_id.as_bytes());
+    h.update(b":");
+    h.update(key);
+    b64url(&h.finalize())
+}
+
+/// The key check for a fragment key as the link carries it (base64url);
+/// `None` when the fragment is not a key at all.
+pub fn link_key_check(link_id: &str, fragment_key: &str) -> Option<String> {
+    let mut key = URL_SAFE_NO_PAD.decode(fragment_key).ok()?;
+    let check = (key.len() == 32).then(|| key_check_of(link_id, &key));
+    key.zeroize();
+    check
 }
 
 /// Seals `plaintext` under a fresh key, binding it to `link_id`.
@@ -112,10 +135,11 @@ pub fn seal_link_payload(link_id: &str, plaintext: &[u8]) -> anyhow::Result<Seal
         .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: link_id.as_bytes() })
         .map_err(|_| anyhow::anyhow!("AES-GCM encryption failed"))?;
     let fragment_key = Secret(URL_SAFE_NO_PAD.encode(key));
+    let key_check = key_check_of(link_id, &key);
     key.zeroize();
     let mut stored = nonce.to_vec();
     stored.extend_from_slice(&ciphertext);
-    Ok(SealedPayload { stored, fragment_key })
+    Ok(SealedPayload { stored, fragment_key, key_check })
 }
 
 /// Opens a payload sealed by [`seal_link_payload`]. The server never does this

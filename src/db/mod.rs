@@ -16,6 +16,7 @@ pub mod multipart;
 pub mod secret_links;
 pub mod sessions;
 pub mod setup_tokens;
+pub mod teammate_locks;
 pub mod teammates;
 pub mod two_factor;
 pub mod uploads;

@@ -339,7 +339,7 @@ impl TestApp {
     /// Plays the browser's part of Reveal: POST, then decrypt with the fragment key.
     pub async fn reveal(&self, client: &reqwest::Client, link: &str) -> Result<serde_json::Value, reqwest::Response> {
         let (id, key) = split_link(link);
-        let res = client.post(self.url(&format!("/l/{id}/reveal"))).send().await.unwrap();
+        let res = client.post(self.url(&format!("/l/{id}/reveal"))).json(&reveal_body(link)).send().await.unwrap();
         if res.status() != 200 {
             return Err(res);
         }
@@ -642,4 +642,10 @@ pub async fn session_cookie(app: &TestApp, user: &str, password: &str) -> String
     assert_eq!(res.status(), 303, "sign-in succeeds");
     let set = res.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
+}
+
+/// The body a browser holding `link` sends to reveal it: the key check.
+pub fn reveal_body(link: &str) -> serde_json::Value {
+    let (id, key) = split_link(link);
+    serde_json::json!({ "check": crypto::link_key_check(&id, &key).expect("the fragment is a key") })
 }
