@@ -174,15 +174,39 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Reads the key file, creating it (32 random bytes, mode 0600) if absent.
+    /// A key written as text: base64 (standard or URL-safe, padded or not)
+    /// or hex of exactly 32 bytes, surrounding whitespace ignored. This is
+    /// what `openssl rand -base64 32` makes, and what a Docker secret holds.
+    pub fn from_text(text: &str) -> Option<Self> {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+        let text = text.trim();
+        let mut decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()
+        } else {
+            [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(text).ok())
+        }?;
+        let key: Option<[u8; 32]> = decoded.as_slice().try_into().ok();
+        decoded.zeroize();
+        key.map(Self)
+    }
+
+    /// Reads the key file, creating it (32 random bytes, mode 0600) if
+    /// absent. The file holds the 32 bytes themselves, or their base64 or
+    /// hex text ([`MasterKey::from_text`]).
     pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         match std::fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    anyhow::anyhow!("{} must hold exactly 32 bytes (it has {})", path.display(), bytes.len())
-                })?;
-                Ok(Self(key))
+            Ok(mut bytes) => {
+                let raw: Option<[u8; 32]> = bytes.as_slice().try_into().ok();
+                let key = raw.map(Self).or_else(|| std::str::from_utf8(&bytes).ok().and_then(Self::from_text));
+                let len = bytes.len();
+                bytes.zeroize();
+                key.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} must hold 32 bytes, or their base64 or hex (it has {len} bytes that are neither)",
+                        path.display()
+                    )
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_bytes::<32>()?;
@@ -285,6 +309,13 @@ mod tests {
         }
         std::fs::write(&path, b"short").unwrap();
         assert!(MasterKey::load_or_create(&path).is_err());
+        // A Docker secret made with `openssl rand -base64 32` (text, with a newline) works too.
+        let text = format!("{}\n", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+        std::fs::write(&path, text).unwrap();
+        let from_text = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(from_text.open("ctx", &MasterKey([7u8; 32]).seal("ctx", b"x").unwrap()).unwrap(), b"x");
+        assert!(MasterKey::from_text(&"ab".repeat(32)).is_some(), "hex");
+        assert!(MasterKey::from_text("c2hvcnQ=").is_none(), "base64 of fewer than 32 bytes");
         let _ = std::fs::remove_dir_all(dir);
     }
 
