@@ -27,9 +27,10 @@ use crate::config::Config;
 use crate::domain::{ObjectKey, Prefix};
 
 /// Headers the upload page sets on its requests to S3 (besides those the
-/// browser sets itself): the signed Content-Type of a single PUT and the
-/// `If-None-Match: *` that refuses to overwrite.
-pub const CLIENT_HEADERS: [&str; 2] = ["content-type", "if-none-match"];
+/// browser sets itself): the signed Content-Type of a single PUT, the
+/// `If-None-Match: *` that refuses to overwrite, and the `If-Match` that
+/// makes a teammate's replace of their own file exact.
+pub const CLIENT_HEADERS: [&str; 3] = ["content-type", "if-none-match", "if-match"];
 
 /// The id of the lifecycle rule the portal adds.
 pub const LIFECYCLE_RULE_ID: &str = "egx-abort-incomplete-multipart-uploads";
@@ -415,7 +416,7 @@ async fn check_permissions(aws: &crate::aws::AwsClients, config: &Config) -> Che
                 denied.join("; ")
             ),
         ),
-        Verdict::Unchecked(reason) => (Status::Unchecked, format!("Permissions {reason}.")),
+        Verdict::Unchecked(reason) => (Status::Unchecked, format!("Permissions: {}.", reason.trim_end_matches('.'))),
     };
     Check { id: "permissions", status, detail, fix: None }
 }
@@ -576,9 +577,15 @@ mod tests {
         let rules = [rule(&["https://up.example.com"], &[], &["ETag"])];
         assert_eq!(
             evaluate_cors(&rules, "https://up.example.com"),
-            CorsVerdict::HeadersNotAllowed(vec!["content-type".into(), "if-none-match".into()])
+            CorsVerdict::HeadersNotAllowed(vec!["content-type".into(), "if-none-match".into(), "if-match".into()])
         );
         let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match"], &["etag"])];
+        assert_eq!(
+            evaluate_cors(&rules, "https://up.example.com"),
+            CorsVerdict::HeadersNotAllowed(vec!["if-match".into()]),
+            "a replace sends If-Match"
+        );
+        let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match", "If-Match"], &["etag"])];
         assert_eq!(evaluate_cors(&rules, "https://up.example.com"), CorsVerdict::Ok);
     }
 
