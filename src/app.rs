@@ -29,9 +29,10 @@ pub struct Overrides {
     pub faults: Option<crate::aws::faults::Faults>,
 }
 
-/// A built application, bound to its port, not yet serving.
+/// A built application, bound to its port(s), not yet serving.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     setup_link: Option<String>,
 }
@@ -42,6 +43,14 @@ impl App {
             .await
             .with_context(|| format!("EGX_LISTEN: cannot listen on {}", config.listen))?;
         let bound = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("EGX_METRICS_LISTEN: cannot listen on {address}"))?,
+            ),
+            None => None,
+        };
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
             None => url::Url::parse(&format!("http://{bound}")).context("deriving the public URL")?,
@@ -51,11 +60,16 @@ impl App {
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let state = AppState::assemble(config, db, aws, clock, public_url)?;
         let setup_link = issue_setup_link_if_needed(&state).await?;
-        Ok(Self { listener, state, setup_link })
+        Ok(Self { listener, metrics_listener, state, setup_link })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `/metrics` is served, when `EGX_METRICS_LISTEN` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -76,10 +90,20 @@ impl App {
     ) -> anyhow::Result<()> {
         let router = crate::web::router(self.state.clone());
         let _housekeeping = AbortOnDrop(tokio::spawn(housekeeping(self.state.clone())));
+        // The metrics listener ends with the server (it holds no work worth draining).
+        let _metrics = self.metrics_listener.map(|listener| {
+            let router = crate::web::metrics_router(self.state.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                tracing::info!(deadline_secs = drain.as_secs(), "shutting down: draining requests");
                 let _ = tx.send(());
             });
         let serving = tokio::spawn(async move { serve.await });
@@ -87,19 +111,29 @@ impl App {
         let sweeper = tokio::spawn(crate::uploads::run_sweeper(self.state.clone(), Duration::from_secs(3600)));
         let _sweeper = AbortOnDrop(sweeper);
         tokio::pin!(serving);
-        tokio::select! {
-            result = &mut serving => return result.context("server task")?.context("serving"),
-            _ = rx => {}
+        // With nothing open, the server may finish before the signal's
+        // message is read: either way the database is closed below.
+        let finished = tokio::select! {
+            result = &mut serving => Some(result),
+            _ = rx => None,
+        };
+        match finished {
+            Some(result) => result.context("server task")?.context("serving")?,
+            None => match tokio::time::timeout(drain, &mut serving).await {
+                Ok(result) => result.context("server task")?.context("serving")?,
+                Err(_) => {
+                    tracing::warn!(
+                        deadline_secs = drain.as_secs(),
+                        "requests or connections still open at the shutdown deadline; closing them"
+                    );
+                    serving.abort();
+                }
+            },
         }
-        tracing::info!(deadline_secs = drain.as_secs(), "shutting down: draining requests");
-        match tokio::time::timeout(drain, &mut serving).await {
-            Ok(result) => result.context("server task")?.context("serving")?,
-            Err(_) => {
-                tracing::warn!("requests still open at the shutdown deadline; closing them");
-                serving.abort();
-            }
-        }
+        // Every write is a transaction: closing the pool checkpoints the WAL,
+        // and a request cut above never committed half a change.
         self.state.db.close().await;
+        tracing::info!("stopped");
         Ok(())
     }
 }
@@ -175,20 +209,26 @@ async fn issue_setup_link_if_needed(state: &AppState) -> anyhow::Result<Option<S
     Ok(Some(link))
 }
 
-/// Asks the portal listening on `listen` for `/healthz`; true on a 200.
-/// Plain HTTP over a socket, so container images need no curl.
-pub async fn healthcheck(listen: SocketAddr) -> bool {
+/// Asks the portal listening on `listen` for `path` (`/healthz` or
+/// `/readyz`); true on a 200. Plain HTTP over a socket, so container images
+/// need no curl. An unspecified address (`0.0.0.0`, `[::]`) is asked on loopback.
+pub async fn healthcheck(listen: SocketAddr, path: &str) -> bool {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut target = listen;
     if target.ip().is_unspecified() {
-        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        let loopback: std::net::IpAddr =
+            if target.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() };
+        target.set_ip(loopback);
     }
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(target).await?;
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+        stream.write_all(request.as_bytes()).await?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head).await?;
         Ok::<bool, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
     };
-    matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Ok(true)))
+    // A fresh readiness check may take a few seconds (it asks AWS).
+    let limit = Duration::from_secs(if path == "/readyz" { 8 } else { 3 });
+    matches!(tokio::time::timeout(limit, attempt).await, Ok(Ok(true)))
 }

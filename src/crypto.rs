@@ -101,6 +101,29 @@ pub struct SealedPayload {
     pub stored: Vec<u8>,
     /// The AES key, URL-safe base64: goes only into the link's fragment.
     pub fragment_key: Secret,
+    /// Proof of holding the key, which the browser sends with Reveal (see [`link_key_check`]).
+    pub key_check: String,
+}
+
+/// SHA-256("egx-link-key-check:v1:" || link id || ":" || key), base64url: what
+/// a browser holding the fragment key sends to reveal, so that knowing a
+/// link's id alone cannot use it up. It reveals nothing about the key.
+fn key_check_of(link_id: &str, key: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"egx-link-key-check:v1:");
+    h.update(link_id.as_bytes());
+    h.update(b":");
+    h.update(key);
+    b64url(&h.finalize())
+}
+
+/// The key check for a fragment key as the link carries it (base64url);
+/// `None` when the fragment is not a key at all.
+pub fn link_key_check(link_id: &str, fragment_key: &str) -> Option<String> {
+    let mut key = URL_SAFE_NO_PAD.decode(fragment_key).ok()?;
+    let check = (key.len() == 32).then(|| key_check_of(link_id, &key));
+    key.zeroize();
+    check
 }
 
 /// Seals `plaintext` under a fresh key, binding it to `link_id`.
@@ -112,10 +135,11 @@ pub fn seal_link_payload(link_id: &str, plaintext: &[u8]) -> anyhow::Result<Seal
         .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: link_id.as_bytes() })
         .map_err(|_| anyhow::anyhow!("AES-GCM encryption failed"))?;
     let fragment_key = Secret(URL_SAFE_NO_PAD.encode(key));
+    let key_check = key_check_of(link_id, &key);
     key.zeroize();
     let mut stored = nonce.to_vec();
     stored.extend_from_slice(&ciphertext);
-    Ok(SealedPayload { stored, fragment_key })
+    Ok(SealedPayload { stored, fragment_key, key_check })
 }
 
 /// Opens a payload sealed by [`seal_link_payload`]. The server never does this
@@ -150,15 +174,39 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Reads the key file, creating it (32 random bytes, mode 0600) if absent.
+    /// A key written as text: base64 (standard or URL-safe, padded or not)
+    /// or hex of exactly 32 bytes, surrounding whitespace ignored. This is
+    /// what `openssl rand -base64 32` makes, and what a Docker secret holds.
+    pub fn from_text(text: &str) -> Option<Self> {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+        let text = text.trim();
+        let mut decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()
+        } else {
+            [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(text).ok())
+        }?;
+        let key: Option<[u8; 32]> = decoded.as_slice().try_into().ok();
+        decoded.zeroize();
+        key.map(Self)
+    }
+
+    /// Reads the key file, creating it (32 random bytes, mode 0600) if
+    /// absent. The file holds the 32 bytes themselves, or their base64 or
+    /// hex text ([`MasterKey::from_text`]).
     pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         match std::fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    anyhow::anyhow!("{} must hold exactly 32 bytes (it has {})", path.display(), bytes.len())
-                })?;
-                Ok(Self(key))
+            Ok(mut bytes) => {
+                let raw: Option<[u8; 32]> = bytes.as_slice().try_into().ok();
+                let key = raw.map(Self).or_else(|| std::str::from_utf8(&bytes).ok().and_then(Self::from_text));
+                let len = bytes.len();
+                bytes.zeroize();
+                key.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} must hold 32 bytes, or their base64 or hex (it has {len} bytes that are neither)",
+                        path.display()
+                    )
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_bytes::<32>()?;
@@ -261,6 +309,13 @@ mod tests {
         }
         std::fs::write(&path, b"short").unwrap();
         assert!(MasterKey::load_or_create(&path).is_err());
+        // A Docker secret made with `openssl rand -base64 32` (text, with a newline) works too.
+        let text = format!("{}\n", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+        std::fs::write(&path, text).unwrap();
+        let from_text = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(from_text.open("ctx", &MasterKey([7u8; 32]).seal("ctx", b"x").unwrap()).unwrap(), b"x");
+        assert!(MasterKey::from_text(&"ab".repeat(32)).is_some(), "hex");
+        assert!(MasterKey::from_text("c2hvcnQ=").is_none(), "base64 of fewer than 32 bytes");
         let _ = std::fs::remove_dir_all(dir);
     }
 

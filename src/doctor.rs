@@ -6,7 +6,10 @@
 //! * **cors** — a rule allows the portal's exact origin with PUT and the
 //!   headers the upload page sends, and exposes `ETag` (C10, C11);
 //! * **lifecycle** — a rule aborts incomplete multipart uploads (C13);
-//! * **checksums** — the portal's presigned URLs carry no checksum parameter (C01).
+//! * **checksums** — the portal's presigned URLs carry no checksum parameter (C01);
+//! * **permissions** — the portal's own AWS identity may do everything it
+//!   needs (IAM policy simulation, [`crate::aws::permissions`]); "could not
+//!   check" where the simulation cannot run (emulators, root), never a pass.
 //!
 //! [`apply_fixes`] sets the missing CORS and lifecycle rules, keeping the
 //! bucket's other rules. Nothing here changes anything unless asked.
@@ -24,9 +27,10 @@ use crate::config::Config;
 use crate::domain::{ObjectKey, Prefix};
 
 /// Headers the upload page sets on its requests to S3 (besides those the
-/// browser sets itself): the signed Content-Type of a single PUT and the
-/// `If-None-Match: *` that refuses to overwrite.
-pub const CLIENT_HEADERS: [&str; 2] = ["content-type", "if-none-match"];
+/// browser sets itself): the signed Content-Type of a single PUT, the
+/// `If-None-Match: *` that refuses to overwrite, and the `If-Match` that
+/// makes a teammate's replace of their own file exact.
+pub const CLIENT_HEADERS: [&str; 3] = ["content-type", "if-none-match", "if-match"];
 
 /// The id of the lifecycle rule the portal adds.
 pub const LIFECYCLE_RULE_ID: &str = "egx-abort-incomplete-multipart-uploads";
@@ -40,6 +44,8 @@ pub const ABORT_AFTER_DAYS: i32 = 7;
 pub enum Status {
     Ok,
     Fail,
+    /// The check could not run here (the detail says why); not a failure.
+    Unchecked,
 }
 
 impl fmt::Display for Status {
@@ -47,6 +53,7 @@ impl fmt::Display for Status {
         f.write_str(match self {
             Status::Ok => "ok",
             Status::Fail => "FAIL",
+            Status::Unchecked => "?",
         })
     }
 }
@@ -71,8 +78,9 @@ pub struct Report {
 }
 
 impl Report {
+    /// No check failed (an unchecked one is not a failure).
     pub fn ok(&self) -> bool {
-        self.checks.iter().all(|c| c.status == Status::Ok)
+        self.checks.iter().all(|c| c.status != Status::Fail)
     }
 
     pub fn check(&self, id: &str) -> Option<&Check> {
@@ -378,6 +386,41 @@ pub async fn run(s3: &aws_sdk_s3::Client, config: &Config, origin: &str) -> Repo
     }
 }
 
+/// The bucket checks of [`run`] and the portal identity's permissions.
+pub async fn run_all(aws: &crate::aws::AwsClients, config: &Config, origin: &str) -> Report {
+    let (mut report, permissions) = tokio::join!(run(&aws.s3, config, origin), check_permissions(aws, config));
+    report.checks.push(permissions);
+    report
+}
+
+async fn check_permissions(aws: &crate::aws::AwsClients, config: &Config) -> Check {
+    use crate::aws::permissions::{Verdict, check};
+    let (status, detail) = match check(aws, &config.bucket).await {
+        Verdict::Allowed { principal, actions, excess } if excess.is_empty() => (
+            Status::Ok,
+            format!("The portal's identity {principal} may do all {actions} things it needs (IAM policy simulation)."),
+        ),
+        Verdict::Allowed { principal, actions, excess } => (
+            Status::Ok,
+            format!(
+                "The portal's identity {principal} may do all {actions} things it needs, and more than it needs \
+                 ({}): consider iam/portal_policy.json instead of its current policies.",
+                excess.join(", ")
+            ),
+        ),
+        Verdict::Denied { principal, denied } => (
+            Status::Fail,
+            format!(
+                "The portal's identity {principal} may not do what it needs: {}. Give it iam/portal_policy.json \
+                 (see iam/README.md).",
+                denied.join("; ")
+            ),
+        ),
+        Verdict::Unchecked(reason) => (Status::Unchecked, format!("Permissions: {}.", reason.trim_end_matches('.'))),
+    };
+    Check { id: "permissions", status, detail, fix: None }
+}
+
 /// Applies the missing CORS and lifecycle settings found in `report`,
 /// keeping the bucket's other rules. Returns what was applied.
 pub async fn apply_fixes(
@@ -464,7 +507,7 @@ pub async fn cli_with(
         }
     };
     let aws = crate::aws::AwsClients::build(config, credentials).await?;
-    let report = run(&aws.s3, config, &origin).await;
+    let report = run_all(&aws, config, &origin).await;
     print_report(&report, out)?;
     if report.ok() || !fix {
         if !report.ok() {
@@ -480,7 +523,7 @@ pub async fn cli_with(
     }
     let applied = apply_fixes(&aws.s3, config, &report).await?;
     writeln!(out, "applied: {}\n", if applied.is_empty() { "nothing".to_owned() } else { applied.join(", ") })?;
-    let again = run(&aws.s3, config, &origin).await;
+    let again = run_all(&aws, config, &origin).await;
     print_report(&again, out)?;
     Ok(again.ok())
 }
@@ -534,9 +577,15 @@ mod tests {
         let rules = [rule(&["https://up.example.com"], &[], &["ETag"])];
         assert_eq!(
             evaluate_cors(&rules, "https://up.example.com"),
-            CorsVerdict::HeadersNotAllowed(vec!["content-type".into(), "if-none-match".into()])
+            CorsVerdict::HeadersNotAllowed(vec!["content-type".into(), "if-none-match".into(), "if-match".into()])
         );
         let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match"], &["etag"])];
+        assert_eq!(
+            evaluate_cors(&rules, "https://up.example.com"),
+            CorsVerdict::HeadersNotAllowed(vec!["if-match".into()]),
+            "a replace sends If-Match"
+        );
+        let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match", "If-Match"], &["etag"])];
         assert_eq!(evaluate_cors(&rules, "https://up.example.com"), CorsVerdict::Ok);
     }
 

@@ -17,10 +17,13 @@
 //! * [`domain`]: parse-don't-validate types (IAM user names, object keys, …).
 //! * [`crypto`]: the only place that makes tokens, digests and link ciphertexts.
 //! * [`error`]: the one error type that reaches a user; internals are logged.
+//! * [`metrics`]: Prometheus counters (kept in `AppState`) for the metrics listener.
+//! * [`backup`]: the online SQLite backup behind `egx-portal backup`.
 
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -29,6 +32,7 @@ pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod lifecycle;
+pub mod metrics;
 pub mod provision;
 pub mod state;
 pub mod teammate_cli;

@@ -49,7 +49,13 @@ struct Started<'a> {
     re_added: bool,
 }
 
+/// Adds (or resumes adding) `name`, holding the teammate's lease: a second
+/// "add" of the same name at the same time is refused, not run twice.
 pub async fn add_teammate(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Provisioned, AppError> {
+    crate::lifecycle::exclusively(state, name.as_str(), "adding", add_locked(state, ctx, name)).await
+}
+
+async fn add_locked(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Provisioned, AppError> {
     let user = name.as_str();
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;

@@ -1,4 +1,5 @@
-//! The shared state every handler receives: typed, no globals.
+//! The shared state every handler receives: typed, no globals. Counters
+//! for `/metrics` and the readiness cache live here too.
 
 use std::sync::Arc;
 
@@ -25,14 +26,24 @@ pub struct AppState {
     pub master_key: Arc<crate::crypto::MasterKey>,
     /// The origin people reach the portal at (links and CSRF checks use it).
     pub public_url: Arc<url::Url>,
+    /// Request counters and latency, for the metrics listener.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The last `/readyz` result, reused for `EGX_READY_CACHE_SECONDS`.
+    pub ready_cache: Arc<crate::web::health::ReadyCache>,
 }
 
 impl AppState {
     /// The state without a listener, for CLI commands that run beside a
-    /// serving portal (database, AWS clients, system clock).
-    pub async fn offline(config: Config) -> anyhow::Result<Self> {
+    /// serving portal (database, AWS clients, system clock). With
+    /// `check_aws` false, AWS credentials are not looked for (commands that
+    /// never call AWS work without them).
+    pub async fn offline(config: Config, check_aws: bool) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_path()).await?;
-        let aws = AwsClients::build(&config, None).await?;
+        let aws = if check_aws {
+            AwsClients::build(&config, None).await?
+        } else {
+            AwsClients::build_unchecked(&config).await?
+        };
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
             None => url::Url::parse(&format!("http://{}", config.listen))?,
@@ -49,8 +60,12 @@ impl AppState {
         public_url: url::Url,
     ) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let master_key = crate::crypto::MasterKey::load_or_create(&config.master_key_file)
-            .context("EGX_MASTER_KEY_FILE: the master key could not be read or created")?;
+        let master_key = match &config.master_key {
+            crate::config::MasterKeySource::File(path) => crate::crypto::MasterKey::load_or_create(path)
+                .context("EGX_MASTER_KEY_FILE: the master key could not be read or created")?,
+            crate::config::MasterKeySource::Value(value) => crate::crypto::MasterKey::from_text(value.expose())
+                .context("EGX_MASTER_KEY: must be 32 bytes in base64 or hex")?,
+        };
         Ok(Self {
             db,
             link_limiter: Arc::new(RateLimiter::new(config.link_rate_per_minute, 60)),
@@ -61,6 +76,8 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::default()),
             master_key: Arc::new(master_key),
             public_url: Arc::new(public_url),
+            metrics: Arc::default(),
+            ready_cache: Arc::default(),
         })
     }
 

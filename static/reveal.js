@@ -21,6 +21,12 @@
     return out;
   };
 
+  const b64urlEncode = (bytes) => {
+    let bin = "";
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+
   // Refuse before asking the server for anything, so nothing is used up.
   if (!window.isSecureContext || !window.crypto || !window.crypto.subtle) {
     revealButton.disabled = true;
@@ -71,10 +77,19 @@
     revealError.hidden = true;
     let response;
     try {
+      // Proof that this browser holds the whole link (a hash of its key, which
+      // reveals nothing): without it the portal uses nothing up.
+      const prefix = new TextEncoder().encode(`egx-link-key-check:v1:${linkId}:`);
+      const raw = b64urlDecode(fragmentKey);
+      const message = new Uint8Array(prefix.length + raw.length);
+      message.set(prefix);
+      message.set(raw, prefix.length);
+      const check = b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", message)));
       response = await fetch(`/l/${encodeURIComponent(linkId)}/reveal`, {
         method: "POST",
         credentials: "same-origin",
-        headers: { Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ check }),
       });
     } catch (e) {
       revealButton.disabled = false;
@@ -83,7 +98,10 @@
     }
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      show(revealError, body.message || "This link is not available.");
+      // The link may still be intact if this copy of it was cut or altered: say so.
+      revealButton.disabled = false;
+      show(revealError, (body.message || "This link is not available.") +
+        " If the link was copied from a message, check that it was copied whole.");
       return;
     }
     try {

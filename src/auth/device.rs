@@ -8,7 +8,7 @@
 //! current password hash: nothing is stored, only this portal can make one,
 //! and every one dies when the password changes.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 
 use crate::crypto::{self, MasterKey};
 use crate::error::AppError;
@@ -38,16 +38,9 @@ pub fn set_cookie(token: &str, secure: bool) -> Result<HeaderValue, AppError> {
 /// Whether the request carries the known-device cookie for this account.
 pub fn is_known(master: &MasterKey, headers: &HeaderMap, secure: bool, account_id: i64, password_hash: &str) -> bool {
     let expected = token_for(master, account_id, password_hash);
-    let name = cookie_name(secure);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
+    super::cookie_values(headers, cookie_name(secure))
         // SECURITY: constant-time comparison with the value only this portal can compute.
-        .any(|(_, v)| crypto::constant_time_eq(v, &expected))
+        .any(|v| crypto::constant_time_eq(v, &expected))
 }
 
 #[cfg(test)]
@@ -61,7 +54,7 @@ mod tests {
 
     fn with_cookie(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("other=1; egx_device={value}")).unwrap());
+        h.insert(axum::http::header::COOKIE, HeaderValue::from_str(&format!("other=1; egx_device={value}")).unwrap());
         h
     }
 

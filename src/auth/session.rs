@@ -7,7 +7,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::header::{COOKIE, HeaderValue};
+use axum::http::header::HeaderValue;
 use axum::http::request::Parts;
 use sqlx::SqlitePool;
 
@@ -88,15 +88,9 @@ pub fn clear_cookie(secure: bool) -> HeaderValue {
 
 /// The session token from the request's cookies, if any.
 pub fn token_from(headers: &HeaderMap, secure: bool) -> Option<Secret> {
-    let name = cookie_name(secure);
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| Secret::new(v))
+    super::cookie_values(headers, cookie_name(secure))
+        .next()
+        .map(Secret::new)
         .filter(|s| !s.expose().is_empty() && s.expose().len() <= 64)
 }
 

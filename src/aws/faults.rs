@@ -24,13 +24,44 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
 /// What an armed operation answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FaultKind {
     /// An AWS error response with this HTTP status and error code
     /// (e.g. 403 `AccessDenied`, 400 `Throttling`, 503 `ServiceUnavailable`).
     Refuse { status: u16, code: String },
     /// The connection fails (nothing answered).
     Unreachable,
+    /// The request waits until the test lets it go, then goes through
+    /// (an operation caught in the middle, for tests of concurrent requests).
+    Hold(tokio::sync::watch::Receiver<bool>),
+}
+
+impl PartialEq for FaultKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Refuse { status: a, code: b }, Self::Refuse { status: c, code: d }) => a == c && b == d,
+            (Self::Unreachable, Self::Unreachable) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for FaultKind {}
+
+/// Lets held requests go (see [`Faults::hold`]); dropping it does too.
+#[derive(Debug)]
+pub struct Release(tokio::sync::watch::Sender<bool>);
+
+impl Release {
+    pub fn release(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +98,14 @@ impl Faults {
     /// Makes every request for `operation` fail to connect until [`Faults::clear`].
     pub fn unreachable_always(&self, operation: &str) {
         self.arm(operation, FaultKind::Unreachable, None);
+    }
+
+    /// Holds the next request for `operation` until the returned [`Release`]
+    /// lets it go; then it reaches the emulator as usual.
+    pub fn hold(&self, operation: &str) -> Release {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        self.arm(operation, FaultKind::Hold(rx), Some(1));
+        Release(tx)
     }
 
     fn arm(&self, operation: &str, kind: FaultKind, remaining: Option<u32>) {
@@ -138,6 +177,14 @@ impl HttpConnector for FaultConnector {
         let fault = operation_of(&request).and_then(|op| self.faults.take(&op));
         match fault {
             None => self.inner.call(request),
+            Some(FaultKind::Hold(mut released)) => {
+                let inner = self.inner.clone();
+                HttpConnectorFuture::new(async move {
+                    // A dropped Release counts as released.
+                    let _ = released.wait_for(|go| *go).await;
+                    inner.call(request).await
+                })
+            }
             Some(FaultKind::Unreachable) => HttpConnectorFuture::ready(Err(ConnectorError::io(
                 std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "injected: connection refused").into(),
             ))),

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod iam;
 pub mod iam_keys;
 pub mod iam_removal;
+pub mod permissions;
 pub mod s3;
 
 use std::time::Duration;
@@ -53,10 +54,18 @@ pub fn http_client() -> SharedHttpClient {
 }
 
 impl AwsClients {
-    /// Builds the clients. `credentials` overrides the standard chain (used
-    /// by tests that talk to several emulators from one process).
+    /// Builds the clients and checks that credentials can be found (C20).
+    /// `credentials` overrides the configuration (used by tests that talk to
+    /// several emulators from one process).
     pub async fn build(config: &Config, credentials: Option<Credentials>) -> anyhow::Result<Self> {
-        Self::build_with(config, credentials, None).await
+        Self::build_inner(config, credentials, None, true).await
+    }
+
+    /// Builds the clients without looking for credentials yet, for commands
+    /// that do not call AWS (`owner …`, `backup`): nothing is sent until a
+    /// client is used.
+    pub async fn build_unchecked(config: &Config) -> anyhow::Result<Self> {
+        Self::build_inner(config, None, None, false).await
     }
 
     /// [`AwsClients::build`], with IAM and STS requests going through a
@@ -66,6 +75,28 @@ impl AwsClients {
         credentials: Option<Credentials>,
         faults: Option<&faults::Faults>,
     ) -> anyhow::Result<Self> {
+        Self::build_inner(config, credentials, faults, true).await
+    }
+
+    async fn build_inner(
+        config: &Config,
+        credentials: Option<Credentials>,
+        faults: Option<&faults::Faults>,
+        check: bool,
+    ) -> anyhow::Result<Self> {
+        // Static keys from the configuration (env, `_FILE`, config file) win
+        // over the standard chain, as AWS_ACCESS_KEY_ID does in every SDK.
+        let credentials = credentials.or_else(|| {
+            config.aws_keys.as_ref().map(|k| {
+                Credentials::new(
+                    k.access_key_id.expose(),
+                    k.secret_access_key.expose(),
+                    k.session_token.as_ref().map(|t| t.expose().to_owned()),
+                    None,
+                    "egx-portal-config",
+                )
+            })
+        });
         let iam_http = match faults {
             Some(f) => f.wrap(http_client()),
             None => http_client(),
@@ -86,6 +117,8 @@ impl AwsClients {
             );
         if let Some(credentials) = credentials {
             loader = loader.credentials_provider(credentials);
+        } else if let Some(profile) = &config.aws_profile {
+            loader = loader.profile_name(profile);
         }
         let sdk_config = loader.load().await;
 
@@ -93,14 +126,17 @@ impl AwsClients {
             "no AWS credentials provider is configured: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
              AWS_PROFILE, or run with an instance/task role or web identity",
         )?;
-        tokio::time::timeout(Duration::from_secs(15), provider.provide_credentials())
-            .await
-            .map_err(|_| anyhow::anyhow!("timed out looking for AWS credentials"))
-            .and_then(|r| r.map_err(anyhow::Error::new))
-            .context(
-                "no AWS credentials could be found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                 or AWS_PROFILE, or run with an instance/task role or web identity",
-            )?;
+        if check {
+            tokio::time::timeout(Duration::from_secs(15), provider.provide_credentials())
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out looking for AWS credentials"))
+                .and_then(|r| r.map_err(anyhow::Error::new))
+                .context(
+                    "no AWS credentials could be found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                     (or their _FILE variants), or AWS_PROFILE, or run with a container/instance role or \
+                     web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)",
+                )?;
+        }
 
         let s3 = {
             let mut b = aws_sdk_s3::config::Builder::from(&sdk_config)

@@ -50,6 +50,16 @@ pub async fn find_by_teammate<'e>(db: impl SqliteExecutor<'e>, teammate_id: i64)
     .await
 }
 
+/// The owner's account (the first, should there ever be several).
+pub async fn find_owner<'e>(db: impl SqliteExecutor<'e>) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as::<_, Account>(
+        "SELECT id, username, role, password_hash, teammate_id, disabled_at, created_at \
+         FROM accounts WHERE role = 'owner' ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn owner_exists<'e>(db: impl SqliteExecutor<'e>) -> sqlx::Result<bool> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'owner'").fetch_one(db).await?;
     Ok(n > 0)

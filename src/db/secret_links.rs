@@ -11,20 +11,24 @@ pub struct NewLink<'a> {
     pub access_key_id: Option<&'a str>,
     pub payload: &'a [u8],
     pub enrol_token_digest: &'a str,
+    /// Proof the revealing browser must send (see `crypto::link_key_check`).
+    pub key_check: &'a str,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
 
 pub async fn insert<'e>(db: impl SqliteExecutor<'e>, link: &NewLink<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO secret_links (id, teammate_id, access_key_id, payload, enrol_token_digest, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO secret_links (id, teammate_id, access_key_id, payload, enrol_token_digest, key_check, created_at, \
+                                   expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(link.id)
     .bind(link.teammate_id)
     .bind(link.access_key_id)
     .bind(link.payload)
     .bind(link.enrol_token_digest)
+    .bind(link.key_check)
     .bind(link.created_at)
     .bind(link.expires_at)
     .execute(db)
@@ -161,28 +165,52 @@ pub async fn mark_opened<'e>(db: impl SqliteExecutor<'e>, id: &str, now: Timesta
     Ok(())
 }
 
-/// Takes the payload out of a revealable link. Must run inside a
-/// `BEGIN IMMEDIATE` transaction: the read and the clearing write are then
-/// one step, so among racing callers exactly one gets `Some`.
-pub async fn take_payload(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> sqlx::Result<Option<Vec<u8>>> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT payload FROM secret_links WHERE id = ? AND payload IS NOT NULL \
+/// What a reveal attempt got.
+#[derive(Debug)]
+pub enum Taken {
+    /// The ciphertext: this caller, and no other, has it now.
+    Payload(Vec<u8>),
+    /// Used, expired, revoked or unknown.
+    Unavailable,
+    /// Live, but the caller did not prove it holds the link's key (a link cut
+    /// short or altered, or someone who knows only its id): nothing was used up.
+    WrongKey,
+}
+
+/// Takes the payload out of a revealable link, if `check` proves the caller
+/// holds the link's key. Must run inside a `BEGIN IMMEDIATE` transaction:
+/// the read and the clearing write are then one step, so among racing
+/// callers exactly one gets the payload.
+pub async fn take_payload(
+    conn: &mut SqliteConnection,
+    id: &str,
+    check: Option<&str>,
+    now: Timestamp,
+) -> sqlx::Result<Taken> {
+    let row: Option<(Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT payload, key_check FROM secret_links WHERE id = ? AND payload IS NOT NULL \
          AND revealed_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
     )
     .bind(id)
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((payload,)) = row else {
-        return Ok(None);
+    let Some((payload, expected)) = row else {
+        return Ok(Taken::Unavailable);
     };
+    // SECURITY: only the holder of the whole link (its key) can use it up.
+    if let Some(expected) = expected
+        && !check.is_some_and(|sent| crate::crypto::constant_time_eq(sent, &expected))
+    {
+        return Ok(Taken::WrongKey);
+    }
     let done =
         sqlx::query("UPDATE secret_links SET payload = NULL, revealed_at = ? WHERE id = ? AND revealed_at IS NULL")
             .bind(now)
             .bind(id)
             .execute(&mut *conn)
             .await?;
-    Ok((done.rows_affected() == 1).then_some(payload))
+    Ok(if done.rows_affected() == 1 { Taken::Payload(payload) } else { Taken::Unavailable })
 }
 
 /// Uses the enrolment token of a revealed link; returns the teammate id for

@@ -134,3 +134,10 @@ pub async fn delete_challenge<'e>(db: impl SqliteExecutor<'e>, token_digest: &st
     sqlx::query("DELETE FROM login_challenges WHERE token_digest = ?").bind(token_digest).execute(db).await?;
     Ok(())
 }
+
+/// Ends every pending login challenge of the account (a password reset
+/// makes a half-finished sign-in worthless).
+pub async fn delete_challenges_for_account<'e>(db: impl SqliteExecutor<'e>, account_id: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM login_challenges WHERE account_id = ?").bind(account_id).execute(db).await?;
+    Ok(done.rows_affected())
+}

@@ -66,6 +66,8 @@ pub enum AuditAction {
     IamUserDeleted,
     PasswordChanged,
     LinkExpired,
+    OwnerPasswordReset,
+    BackupCreated,
 }
 
 impl AuditAction {
@@ -131,6 +133,8 @@ impl AuditAction {
         Self::IamUserDeleted,
         Self::PasswordChanged,
         Self::LinkExpired,
+        Self::OwnerPasswordReset,
+        Self::BackupCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -196,6 +200,8 @@ impl AuditAction {
             Self::IamUserDeleted => "iam.user_deleted",
             Self::PasswordChanged => "account.password_changed",
             Self::LinkExpired => "link.expired",
+            Self::OwnerPasswordReset => "owner.password_reset",
+            Self::BackupCreated => "backup.created",
         }
     }
 

@@ -69,6 +69,10 @@ pub struct Adopted {
 }
 
 pub async fn adopt(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Adopted, AppError> {
+    super::exclusively(state, name.as_str(), "adopting", adopt_locked(state, ctx, name)).await
+}
+
+async fn adopt_locked(state: &AppState, ctx: &AuditContext, name: &IamUserName) -> Result<Adopted, AppError> {
     let user = name.as_str();
     if let Some(t) = db::teammates::find_by_name(&state.db, user).await?
         && t.shown_status() != TeammateStatus::Removed

@@ -202,6 +202,16 @@ pub async fn change(
     access_key_id: &str,
     change: KeyChange,
 ) -> Result<(), AppError> {
+    super::exclusively(state, name, "changing a key", change_locked(state, ctx, name, access_key_id, change)).await
+}
+
+async fn change_locked(
+    state: &AppState,
+    ctx: &AuditContext,
+    name: &str,
+    access_key_id: &str,
+    change: KeyChange,
+) -> Result<(), AppError> {
     let t = teammate(state, name).await?;
     require_present(&t)?;
     let user = iam_name(&t)?;

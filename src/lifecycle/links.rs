@@ -97,6 +97,7 @@ pub async fn store(
             access_key_id: key.map(|k| k.access_key_id.as_str()),
             payload: &sealed.stored,
             enrol_token_digest: &crypto::digest(enrol_token.expose()),
+            key_check: &sealed.key_check,
             created_at: now,
             expires_at,
         },

@@ -32,6 +32,36 @@ use crate::state::AppState;
 /// bulk add, advancing rotations): IAM's request rate is per account.
 pub const CONCURRENCY: usize = 4;
 
+/// How long an operation may hold a teammate's lease before it runs out on
+/// its own (only a crashed process leaves one behind).
+const LEASE_SECS: i64 = 10 * 60;
+
+/// Runs `work` holding the lease on teammate `name` (see `teammate_locks`):
+/// another multi-step operation on the same teammate at the same time — a
+/// double click, a second tab, the CLI — is refused with 409 instead of
+/// racing this one (two new keys, or a key deleted under the other's feet).
+pub async fn exclusively<T>(
+    state: &AppState,
+    name: &str,
+    operation: &'static str,
+    work: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    let now = state.now();
+    // SECURITY: one multi-step IAM operation per teammate at a time.
+    if let Some((holder, until)) = db::teammate_locks::take(&state.db, name, operation, now, now + LEASE_SECS).await? {
+        return Err(AppError::Conflict(format!(
+            "{name} is busy: {holder} is under way right now (another tab, a double click or the command \
+             line?). Wait until it finishes, then reload. If nothing is running, this clears by itself at {}.",
+            crate::clock::format_utc(until)
+        )));
+    }
+    let out = work.await;
+    if let Err(e) = db::teammate_locks::give_back(&state.db, name).await {
+        tracing::warn!(error = %e, "giving back a teammate's lease failed; it runs out by itself");
+    }
+    out
+}
+
 /// The teammate called `name`, or NotFound.
 pub async fn teammate(state: &AppState, name: &str) -> Result<Teammate, AppError> {
     db::teammates::find_by_name(&state.db, name).await?.ok_or(AppError::NotFound)

@@ -46,6 +46,10 @@ fn action_of(kind: RemovedKind) -> AuditAction {
 }
 
 pub async fn remove(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RemovalReport, AppError> {
+    super::exclusively(state, name, "removing", remove_locked(state, ctx, name)).await
+}
+
+async fn remove_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RemovalReport, AppError> {
     let t = teammate(state, name).await?;
     if t.shown_status() == TeammateStatus::Removed {
         return Ok(RemovalReport { already_removed: true, ..Default::default() });

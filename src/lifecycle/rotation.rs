@@ -46,6 +46,10 @@ pub struct RotationStarted {
 
 /// Starts a rotation (or continues one that stopped before its link was issued).
 pub async fn start(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RotationStarted, AppError> {
+    super::exclusively(state, name, "rotating the key", start_locked(state, ctx, name)).await
+}
+
+async fn start_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RotationStarted, AppError> {
     let t = teammate(state, name).await?;
     require_present(&t)?;
     if t.shown_status() == TeammateStatus::Incomplete {
@@ -220,6 +224,10 @@ async fn complete_in(
 
 /// The owner confirms the teammate has the new key: the old one is deactivated now.
 pub async fn confirm(state: &AppState, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
+    super::exclusively(state, name, "confirming the rotation", confirm_locked(state, ctx, name)).await
+}
+
+async fn confirm_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
     let t = teammate(state, name).await?;
     let user = iam_name(&t)?;
     let now = state.now();
@@ -247,6 +255,10 @@ pub async fn confirm(state: &AppState, ctx: &AuditContext, name: &str) -> Result
 /// Cancels an open rotation before the old key was deactivated: the new key
 /// is deleted and its link revoked; the old key stays as it is.
 pub async fn cancel(state: &AppState, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
+    super::exclusively(state, name, "cancelling the rotation", cancel_locked(state, ctx, name)).await
+}
+
+async fn cancel_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
     let t = teammate(state, name).await?;
     let user = iam_name(&t)?;
     let Some(rotation) = db::key_rotations::open_for(&state.db, t.id).await? else {
@@ -297,6 +309,10 @@ async fn cancel_open(
 /// (no plaintext is kept), so this is a rotation. An open rotation whose link
 /// was never revealed is cancelled first (its key reached nobody).
 pub async fn reissue(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RotationStarted, AppError> {
+    super::exclusively(state, name, "reissuing the link", reissue_locked(state, ctx, name)).await
+}
+
+async fn reissue_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Result<RotationStarted, AppError> {
     let t = teammate(state, name).await?;
     if let Some(open) = db::key_rotations::open_for(&state.db, t.id).await?
         && let Some(link_id) = &open.link_id
@@ -307,7 +323,7 @@ pub async fn reissue(state: &AppState, ctx: &AuditContext, name: &str) -> Result
             cancel_open(state, ctx, &user, &open, "superseded: a new link was issued").await?;
         }
     }
-    start(state, ctx, name).await
+    start_locked(state, ctx, name).await
 }
 
 /// Moves every open rotation on as far as it can go now (the housekeeping
@@ -340,7 +356,17 @@ async fn advance_logged(state: &AppState, ctx: &AuditContext, r: Rotation) -> bo
         },
         _ => return false,
     };
-    match advance(state, ctx, &user, &r).await {
+    // A teammate someone is working on right now is left for the next tick.
+    let now = state.now();
+    match db::teammate_locks::take(&state.db, user.as_str(), "advancing the rotation", now, now + 600).await {
+        Ok(None) => {}
+        Ok(Some(_)) | Err(_) => return false,
+    }
+    let advanced = advance(state, ctx, &user, &r).await;
+    if let Err(e) = db::teammate_locks::give_back(&state.db, user.as_str()).await {
+        tracing::warn!(error = %e, "giving back a teammate's lease failed; it runs out by itself");
+    }
+    match advanced {
         Ok(changed) => changed,
         Err(e) => {
             let kind = e.kind();

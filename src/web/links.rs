@@ -5,7 +5,9 @@
 //!   "opened".
 //! * `POST /l/<id>/reveal` (from the page's script, after a click) takes the
 //!   ciphertext out in one `BEGIN IMMEDIATE` transaction: exactly one caller
-//!   ever receives it (C23). The browser decrypts it with the fragment key.
+//!   ever receives it (C23), and only one that proves it holds the fragment
+//!   key (a hash of it): the id alone, or a cut or altered link, uses up
+//!   nothing. The browser decrypts the ciphertext with the fragment key.
 //! * `POST /l/<id>/enrol` sets the teammate's portal password, proven by
 //!   the enrolment token that only the decrypted payload contains.
 //!
@@ -27,6 +29,7 @@ use crate::auth::session;
 use crate::crypto::{self, Secret};
 use crate::db;
 use crate::db::audit::Event;
+use crate::db::secret_links::Taken;
 use crate::domain::AuditAction;
 use crate::error::{ApiError, ApiResult, AppError, AppResult};
 use crate::state::AppState;
@@ -64,22 +67,47 @@ pub async fn link_page(State(state): State<AppState>, Path(id): Path<String>, me
     Ok((NO_STORE, page).into_response())
 }
 
-pub async fn reveal(State(state): State<AppState>, Path(id): Path<String>, meta: ClientMeta) -> ApiResult<Response> {
+/// The reveal request: proof of holding the link's key (see
+/// `crypto::link_key_check`). A body that is missing or unreadable counts as
+/// no proof: the answer stays the uniform "not available".
+#[derive(Deserialize, Default)]
+struct RevealRequest {
+    #[serde(default)]
+    check: Option<String>,
+}
+
+pub async fn reveal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    meta: ClientMeta,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let now = state.now();
     if !plausible_id(&id) {
         return Err(AppError::LinkUnavailable.into());
     }
+    let request: RevealRequest = serde_json::from_slice(&body).unwrap_or_default();
+    let check = request.check.filter(|c| c.len() <= 64);
     let mut tx = db::begin_immediate(&state.db).await?;
-    let payload = db::secret_links::take_payload(&mut tx, &id, now).await?;
+    let taken = db::secret_links::take_payload(&mut tx, &id, check.as_deref(), now).await?;
     let ctx = meta.audit("anonymous");
-    let Some(payload) = payload else {
-        // Only links that exist are worth a row; unknown ids would let
-        // anyone fill the log.
-        if db::secret_links::find(&mut *tx, &id).await?.is_some() {
-            db::audit::record(&mut tx, &ctx, Event::failure(AuditAction::LinkRevealRefused, id.as_str()), now).await?;
+    let payload = match taken {
+        Taken::Payload(payload) => payload,
+        refused => {
+            // Only links that exist are worth a row; unknown ids would let
+            // anyone fill the log. The caller gets one answer either way.
+            if db::secret_links::find(&mut *tx, &id).await?.is_some() {
+                let reason = match refused {
+                    Taken::WrongKey => "the link's key was missing or wrong (nothing was used up)",
+                    _ => "used, expired or revoked",
+                };
+                let event = Event::failure(AuditAction::LinkRevealRefused, id.as_str())
+                    .with_detail(serde_json::json!({ "reason": reason }));
+                db::audit::record(&mut tx, &ctx, event, now).await?;
+            }
+            tx.commit().await?;
+            return Err(AppError::LinkUnavailable.into());
         }
-        tx.commit().await?;
-        return Err(AppError::LinkUnavailable.into());
     };
     db::audit::record(&mut tx, &ctx, Event::success(AuditAction::LinkRevealed, id.as_str()), now).await?;
     // A teammate holding a key of theirs is no longer "activating".

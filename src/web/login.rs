@@ -163,15 +163,7 @@ fn challenge_cookie(token: Option<&Secret>, secure: bool) -> Result<HeaderValue,
 }
 
 fn challenge_from(headers: &HeaderMap) -> Option<Secret> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == CHALLENGE_COOKIE)
-        .map(|(_, v)| Secret::new(v))
-        .filter(|s| s.expose().len() == 43)
+    crate::auth::cookie_values(headers, CHALLENGE_COOKIE).next().map(Secret::new).filter(|s| s.expose().len() == 43)
 }
 
 #[derive(Template, WebTemplate)]

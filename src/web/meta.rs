@@ -12,13 +12,50 @@ use crate::db::audit::AuditContext;
 use crate::state::AppState;
 
 /// The tracing span for a request: method, path (never the query, which
-/// may carry a token) and request id.
+/// may carry a token) and request id (a client-sent id is kept only if it
+/// is short and plain, so it cannot forge log lines).
 pub fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .unwrap_or("-");
     // Paths under /setup/ and /l/ hold tokens or link ids: log only their route.
     let path = req.uri().path();
     let shown = if path.starts_with("/setup/") { "/setup/…" } else { path };
     tracing::info_span!("request", method = %req.method(), path = %shown, request_id = %id)
+}
+
+/// One access-log line and one metrics sample per request, inside the
+/// request's span (so with its request id). The route is the routing
+/// table's template (`/l/{id}`), never the concrete path or the query.
+/// Health probes log at debug level, so they do not flood the log.
+pub async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let in_flight = state.metrics.start();
+    let res = next.run(req).await;
+    drop(in_flight);
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    state.metrics.observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if route == "/healthz" || route == "/readyz" {
+        tracing::debug!(%method, %route, status, latency_ms, "request");
+    } else {
+        tracing::info!(%method, %route, status, latency_ms, "request");
+    }
+    res
 }
 
 /// Who is asking, for the audit log.

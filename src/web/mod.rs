@@ -7,7 +7,10 @@
 //! * owner: everything under `/admin`.
 //!
 //! Around all of it: security headers, a same-origin check on every
-//! state-changing request, body limits, timeouts and request ids.
+//! state-changing request, body limits, timeouts, request ids, and one
+//! access-log line and metrics sample per request.
+//!
+//! [`metrics_router`] is the separate metrics listener's table.
 
 pub mod account;
 pub mod admin;
@@ -19,6 +22,7 @@ pub mod health;
 pub mod links;
 pub mod login;
 pub mod meta;
+pub mod metrics;
 pub mod multipart;
 pub mod setup;
 pub mod uploads;
@@ -126,11 +130,24 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), guard::same_origin_writes))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.request_timeout_secs),
+        ))
+        .layer(from_fn_with_state(state.clone(), meta::observe))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
         .layer(TraceLayer::new_for_http().make_span_with(meta::request_span))
         .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid))
         .with_state(state)
+}
+
+/// The metrics listener (`EGX_METRICS_LISTEN`), apart from the public one.
+pub fn metrics_router(state: AppState) -> Router {
+    // SECURITY: no sign-in on this listener: it must be bound to a private address (see README);
+    // it serves counts only, never names, keys or links.
+    let metrics = Router::new().route("/metrics", get(metrics::serve));
+
+    metrics.fallback(|| async { StatusCode::NOT_FOUND }).with_state(state)
 }
 
 /// Unknown paths: JSON under `/api/`, our error page elsewhere.

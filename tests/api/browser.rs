@@ -105,7 +105,7 @@ async fn the_journey_works_in_a_real_browser_and_cors_is_what_allows_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reveal_refuses_without_webcrypto_or_with_a_cut_link_and_uses_nothing_up() {
+async fn reveal_refuses_without_webcrypto_or_with_a_cut_or_altered_link_and_uses_nothing_up() {
     let app = TestApp::spawn(Backend::Moto).await;
     app.create_owner().await;
     let link = app.add_teammate_link(&unique("ines")).await;
@@ -114,7 +114,12 @@ async fn reveal_refuses_without_webcrypto_or_with_a_cut_link_and_uses_nothing_up
     let result = tokio::task::spawn_blocking(move || run_node(&envs)).await.unwrap();
 
     assert_eq!(result["ok"], true);
-    assert_eq!(result["reveal_posts"], 0, "the page never asked the server for the secret");
+    assert_eq!(result["reveal_posts"], 1, "only the altered link's page asked the server");
+    assert_eq!(
+        result["altered"],
+        "This link is not available. It may have been used already, expired or been revoked. Ask the portal \
+         owner for a new one. If the link was copied from a message, check that it was copied whole."
+    );
     assert_eq!(
         result["insecure"],
         "Your browser only decrypts secrets on a secure page (https, or localhost). \
@@ -130,8 +135,9 @@ async fn reveal_refuses_without_webcrypto_or_with_a_cut_link_and_uses_nothing_up
         1
     );
     let actions = app.audit_actions().await;
-    assert_eq!(actions.iter().filter(|a| *a == "link.opened").count(), 2);
-    assert!(!actions.iter().any(|a| a.starts_with("link.reveal")), "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "link.opened").count(), 3);
+    assert!(!actions.iter().any(|a| a == "link.revealed"), "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "link.reveal_refused").count(), 1, "the altered key, refused");
     assert!(app.reveal(&app.new_client(), &link).await.is_ok(), "the link still works afterwards");
 }
 

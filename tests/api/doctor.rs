@@ -135,7 +135,26 @@ async fn the_cli_shows_the_rules_then_applies_them() {
     let shown = after.1.find("\"ExposeHeaders\"").expect("the rule is shown");
     let applied = after.1.find("applied: cors, lifecycle").expect("then applied");
     assert!(shown < applied);
-    assert!(after.1.trim_end().lines().rev().take(4).all(|l| l.starts_with("[  ok]")), "{}", after.1);
+    let last_report: Vec<&str> = after.1.trim_end().lines().rev().filter(|l| l.starts_with('[')).take(5).collect();
+    assert!(last_report[1..].iter().all(|l| l.starts_with("[  ok]")), "{}", after.1);
+    // LocalStack's "test" key is the account's root: its permissions cannot be simulated,
+    // and the doctor says so instead of passing.
+    assert!(last_report[0].starts_with("[   ?] permissions"), "{}", after.1);
+    assert!(last_report[0].contains("root user"), "{}", after.1);
+}
+
+#[tokio::test]
+async fn on_an_emulator_without_the_policy_simulator_permissions_are_unchecked_not_passed() {
+    // moto has no iam:SimulatePrincipalPolicy: the doctor must not claim a pass.
+    let app = TestApp::spawn(Backend::Moto).await;
+
+    let report = doctor::run_all(&app.state.aws, &app.state.config, &app.base).await;
+
+    let permissions = report.check("permissions").unwrap();
+    assert_eq!(permissions.status, Status::Unchecked, "{permissions:?}");
+    assert!(permissions.detail.contains("could not check"), "{}", permissions.detail);
+    let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+    assert_eq!(failed, ["lifecycle"], "only the missing lifecycle rule fails; unchecked is no failure");
 }
 
 async fn doctor_cli(config: &egx_portal::config::Config, fix: bool) -> (bool, String) {

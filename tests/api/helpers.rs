@@ -164,9 +164,12 @@ pub struct TestApp {
     pub bucket: String,
     pub emulator: Emulator,
     pub client: reqwest::Client,
+    /// Where `/metrics` is served, when the test set `EGX_METRICS_LISTEN`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The fault-injecting seam in front of the app's IAM and STS clients.
     pub faults: Faults,
     vars: Vec<(&'static str, String)>,
+    credentials: Credentials,
     _data: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -179,11 +182,13 @@ pub struct Spawn {
     pub env: Vec<(&'static str, String)>,
     /// Whether to create the bucket (with CORS for the app's origin).
     pub create_bucket: bool,
+    /// The portal's own AWS identity (default: the emulator's admin).
+    pub credentials: Option<Credentials>,
 }
 
 impl Spawn {
     pub fn on(backend: Backend) -> Self {
-        Self { backend, env: Vec::new(), create_bucket: true }
+        Self { backend, env: Vec::new(), create_bucket: true, credentials: None }
     }
 }
 
@@ -208,8 +213,9 @@ impl TestApp {
         ];
         vars.extend(opts.env);
         let clock = ManualClock::starting_now();
+        let credentials = opts.credentials.unwrap_or_else(|| emulator.credentials());
         let faults = Faults::default();
-        let (base, state, setup_link, tx, server) = start(&vars, &emulator, &clock, &faults).await;
+        let (base, state, setup_link, tx, server, metrics_addr) = start(&vars, &credentials, &clock, &faults).await;
         if opts.create_bucket {
             create_bucket(&emulator.s3(), &bucket, &[base.as_str()]).await;
         }
@@ -221,8 +227,10 @@ impl TestApp {
             bucket,
             emulator,
             client: new_client(),
+            metrics_addr,
             faults,
             vars,
+            credentials,
             _data: data,
             shutdown: Some(tx),
             server: Some(server),
@@ -241,8 +249,10 @@ impl TestApp {
         let mut vars = std::mem::take(&mut self.vars);
         let address = self.base.trim_start_matches("http://").to_owned();
         vars.push(("EGX_LISTEN", address));
-        let (base, state, setup_link, tx, server) = start(&vars, &self.emulator, &self.clock, &self.faults).await;
+        let (base, state, setup_link, tx, server, metrics_addr) =
+            start(&vars, &self.credentials, &self.clock, &self.faults).await;
         assert_eq!(base, self.base, "the same address");
+        self.metrics_addr = metrics_addr;
         self.state = state;
         self.setup_link = setup_link;
         self.vars = vars;
@@ -329,7 +339,7 @@ impl TestApp {
     /// Plays the browser's part of Reveal: POST, then decrypt with the fragment key.
     pub async fn reveal(&self, client: &reqwest::Client, link: &str) -> Result<serde_json::Value, reqwest::Response> {
         let (id, key) = split_link(link);
-        let res = client.post(self.url(&format!("/l/{id}/reveal"))).send().await.unwrap();
+        let res = client.post(self.url(&format!("/l/{id}/reveal"))).json(&reveal_body(link)).send().await.unwrap();
         if res.status() != 200 {
             return Err(res);
         }
@@ -431,16 +441,28 @@ impl Drop for TestApp {
     }
 }
 
-type Started = (String, AppState, Option<String>, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+type Started = (
+    String,
+    AppState,
+    Option<String>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    Option<std::net::SocketAddr>,
+);
 
 /// Builds and starts the app exactly as `main` does.
-async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &ManualClock, faults: &Faults) -> Started {
+async fn start(
+    vars: &[(&'static str, String)],
+    credentials: &Credentials,
+    clock: &ManualClock,
+    faults: &Faults,
+) -> Started {
     let config = Config::from_lookup(|k| vars.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test configuration is valid");
     let app = App::build(
         config,
         Overrides {
-            credentials: Some(emulator.credentials()),
+            credentials: Some(credentials.clone()),
             clock: Some(Arc::new(clock.clone())),
             faults: Some(faults.clone()),
         },
@@ -450,6 +472,7 @@ async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &Man
     let base = format!("http://{}", app.local_addr().unwrap());
     let state = app.state().clone();
     let setup_link = app.setup_link().map(str::to_owned);
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(
         async move {
@@ -457,7 +480,7 @@ async fn start(vars: &[(&'static str, String)], emulator: &Emulator, clock: &Man
         },
         Duration::from_secs(5),
     ));
-    (base, state, setup_link, tx, server)
+    (base, state, setup_link, tx, server, metrics_addr)
 }
 
 fn new_client() -> reqwest::Client {
@@ -619,4 +642,10 @@ pub async fn session_cookie(app: &TestApp, user: &str, password: &str) -> String
     assert_eq!(res.status(), 303, "sign-in succeeds");
     let set = res.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
+}
+
+/// The body a browser holding `link` sends to reveal it: the key check.
+pub fn reveal_body(link: &str) -> serde_json::Value {
+    let (id, key) = split_link(link);
+    serde_json::json!({ "check": crypto::link_key_check(&id, &key).expect("the fragment is a key") })
 }

@@ -76,11 +76,13 @@ async fn fifty_concurrent_reveals_have_exactly_one_winner() {
     let (id, _) = split_link(&link);
     let url = app.url(&format!("/l/{id}/reveal"));
 
+    let body = reveal_body(&link);
     let attempts = (0..50).map(|_| {
         let client = app.new_client();
         let url = url.clone();
+        let body = body.clone();
         tokio::spawn(async move {
-            let res = client.post(url).send().await.unwrap();
+            let res = client.post(url).json(&body).send().await.unwrap();
             let status = res.status().as_u16();
             (status, res.text().await.unwrap())
         })
@@ -292,4 +294,43 @@ async fn a_guessable_password_is_refused_at_enrolment_and_the_enrolment_stays_us
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts WHERE role = 'teammate' AND password_hash IS NULL").await, 1);
     assert_eq!(enrol(TEAMMATE_PASSWORD).await.status(), 200, "the enrolment was not used up");
+}
+
+#[tokio::test]
+async fn a_reveal_without_the_links_key_uses_nothing_up() {
+    // Someone who knows only the link's id (a proxy log), or a copy cut short or
+    // altered by a chat app: the same answer as an unknown link, and the link stays.
+    let (app, link) = app_with_link().await;
+    let (id, key) = split_link(&link);
+    let url = app.url(&format!("/l/{id}/reveal"));
+    let mut altered = key.clone().into_bytes();
+    altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+    let altered = format!("{}#{}", link.split('#').next().unwrap(), String::from_utf8(altered).unwrap());
+    let unknown = app.new_client().post(app.url("/l/AAAAAAAAAAAAAAAAAAAAAA/reveal")).send().await.unwrap();
+    let uniform = unknown.text().await.unwrap();
+
+    for (what, body) in [
+        ("no body", None),
+        ("not JSON", Some(reqwest::Body::from("check=1"))),
+        ("no check", Some(reqwest::Body::from("{}"))),
+        ("an altered key's check", Some(reqwest::Body::from(reveal_body(&altered).to_string()))),
+        ("a check far too long", Some(reqwest::Body::from(format!("{{\"check\":\"{}\"}}", "x".repeat(5000))))),
+    ] {
+        let mut req = app.new_client().post(&url).header("content-type", "application/json");
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 410, "{what}");
+        assert_eq!(res.text().await.unwrap(), uniform, "{what}: one uniform answer");
+    }
+
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM secret_links WHERE payload IS NOT NULL AND revealed_at IS NULL").await,
+        1
+    );
+    let refusals = app.audit_of("link.reveal_refused").await;
+    assert_eq!(refusals.len(), 5);
+    assert!(refusals.iter().all(|r| r.3["reason"] == "the link's key was missing or wrong (nothing was used up)"));
+    assert!(app.reveal(&app.new_client(), &link).await.is_ok(), "the whole link still works");
 }

@@ -164,3 +164,72 @@ async fn a_key_sts_has_not_accepted_yet_is_delivered_with_a_warning() {
     let payload = app.reveal(&app.new_client(), &text_of(&html, "#one-time-link")).await.unwrap();
     assert_eq!(payload["key_verified"], false, "the reveal page is told too");
 }
+
+/// Waits (bounded) until the seam has caught one request for `operation`.
+async fn wait_until_caught(app: &TestApp, operation: &str) {
+    for _ in 0..200 {
+        if app.faults.injected(operation) > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no {operation} request arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_add_or_rotation_while_one_is_under_way_is_refused_not_run_twice() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let name = unique("jack");
+
+    // Arrange: the first "add" is caught in the middle (its CreateUser waits).
+    let held = app.faults.hold("CreateUser");
+    let first = {
+        let (client, url, csrf) =
+            (app.client.clone(), app.url("/admin/teammates"), app.csrf(&app.client, "/admin/teammates").await);
+        let name = name.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[("csrf_token", csrf.as_str()), ("username", name.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    wait_until_caught(&app, "CreateUser").await;
+
+    // Act: the double click.
+    let second = app.add_teammate(&name).await;
+
+    // Assert: refused while the first runs; the first then finishes alone, with one key.
+    assert_eq!(second.status(), 409);
+    let html = second.text().await.unwrap();
+    assert!(text_of(&html, "#form-error").starts_with(&format!("{name} is busy: adding is under way")), "{html}");
+    held.release();
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(app.iam_keys(&name).await.len(), 1, "exactly one key was made");
+    assert_eq!(app.audit_of("teammate.provision_started").await.len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM teammate_locks").await, 0, "the lease was given back");
+
+    // The same for two rotations at once.
+    let original = app.iam_keys(&name).await[0].0.clone();
+    let held = app.faults.hold("CreateAccessKey");
+    let first = {
+        let (client, csrf) = (app.client.clone(), app.csrf(&app.client, "/admin/teammates").await);
+        let url = app.url(&format!("/admin/teammates/{name}/rotate"));
+        tokio::spawn(
+            async move { client.post(url).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap().status() },
+        )
+    };
+    wait_until_caught(&app, "CreateAccessKey").await;
+    let second = app.teammate_action(&name, "rotate", &[]).await;
+    assert_eq!(second.status(), 409);
+    held.release();
+    assert_eq!(first.await.unwrap(), 200);
+    // (The first key's link was never revealed, so the rotation deleted it: nobody had it.)
+    let keys = app.iam_keys(&name).await;
+    assert_eq!(keys.len(), 1, "one new key, not two: {keys:?}");
+    assert_ne!(keys[0].0, original);
+}

@@ -12,6 +12,8 @@ enum Group {
     SignedIn,
     Teammate,
     Owner,
+    /// The separate metrics listener (EGX_METRICS_LISTEN): not on the public one at all.
+    Metrics,
 }
 
 /// The access decision for every route: (method, path, group).
@@ -69,6 +71,7 @@ const DECISIONS: &[(&str, &str, Group)] = &[
     ("POST", "/admin/security/totp/start", Group::Owner),
     ("POST", "/admin/security/totp/confirm", Group::Owner),
     ("POST", "/admin/security/totp/disable", Group::Owner),
+    ("GET", "/metrics", Group::Metrics),
 ];
 
 /// (method, path, group) for every `.route(..)` in src/web/mod.rs, the
@@ -87,6 +90,7 @@ fn routes_in_source() -> BTreeSet<(String, String, Group)> {
                 "signed_in" => Some(Group::SignedIn),
                 "teammate" => Some(Group::Teammate),
                 "owner" => Some(Group::Owner),
+                "metrics" => Some(Group::Metrics),
                 _ => group,
             };
         }
@@ -208,6 +212,12 @@ async fn every_route_answers_each_kind_of_caller_as_decided() {
                 assert_eq!((anon, anon_loc.as_str()), (303, "/login"), "{what}: anonymous");
                 for (who, s) in [("teammate", as_alice), ("other teammate", as_bob), ("owner", as_owner)] {
                     assert!(!refused(s), "{what}: {who} got {s}");
+                }
+            }
+            Group::Metrics => {
+                // Not routed on the public listener, for anyone.
+                for (who, s) in [("anonymous", anon), ("teammate", as_alice), ("owner", as_owner)] {
+                    assert_eq!(s, 404, "{what}: {who} on the public listener");
                 }
             }
             Group::Teammate | Group::Owner => {

@@ -32,9 +32,11 @@
 //   link-guards        open a one-time link where Reveal must refuse BEFORE asking
 //                      the server for anything: over plain http on a host that is
 //                      not localhost (no WebCrypto: not a secure context), and with
-//                      the #fragment cut short. Nothing may be used up.
+//                      the #fragment cut short; then with one character of the
+//                      fragment changed (the page asks, the portal refuses).
+//                      Nothing may be used up.
 //     env: EGX_LINK
-//     stdout: {"ok":true,"insecure":"message","incomplete":"message","reveal_posts":0}
+//     stdout: {"ok":true,"insecure":"…","incomplete":"…","altered":"…","reveal_posts":1}
 //
 // EGX_FILES is a JSON array of {"path": "/abs/file", "prefix": "streaming"|"batch",
 // "folder": "optional/sub"}. EGX_CHROMIUM overrides /usr/bin/chromium.
@@ -669,8 +671,21 @@ async function runLinkGuards(browser) {
     refusal(link.slice(0, hash + 11), 'link-incomplete-fragment'),
   );
   check(revealPosts === 0, `the page POSTed to /reveal ${revealPosts} time(s)`);
+  // A fragment of the right shape but altered: the page asks, the portal
+  // refuses without using the link up (the key check does not match).
+  const altered = await step('open the link with one character of the #fragment changed', async () => {
+    const key = link.slice(hash + 1);
+    const flipped = key.slice(0, 5) + (key[5] === 'A' ? 'B' : 'A') + key.slice(6);
+    // (From another page: a change of the fragment alone would not load the page again.)
+    await page.goto('about:blank');
+    await open(page, `${link.slice(0, hash)}#${flipped}`, 'link-altered-fragment');
+    await page.locator('#reveal-button').click();
+    await page.locator('#reveal-error').waitFor({ state: 'visible' });
+    check(await page.locator('#after-reveal').isHidden(), '#after-reveal became visible');
+    return textOf(page, '#reveal-error');
+  });
   await context.close();
-  return { ok: true, insecure, incomplete, reveal_posts: revealPosts };
+  return { ok: true, insecure, incomplete, altered, reveal_posts: revealPosts };
 }
 
 // ------------------------------------------------------------------ main ---

@@ -25,7 +25,7 @@ pub struct DoctorPage {
 }
 
 pub async fn doctor_page(State(state): State<AppState>, session: AuthSession) -> AppResult<Response> {
-    let report = doctor::run(&state.aws.s3, &state.config, &state.origin()).await;
+    let report = doctor::run_all(&state.aws, &state.config, &state.origin()).await;
     let fixable = report.checks.iter().any(|c| c.status == doctor::Status::Fail && c.fix.is_some());
     Ok(DoctorPage { nav: Nav::of(&session), report, fixable }.into_response())
 }

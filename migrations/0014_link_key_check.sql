@@ -1,0 +1,11 @@
+-- Only the holder of the whole link can use it up.
+--
+-- Reveal used to consume a link for anyone who knew its id (the URL path):
+-- someone who saw the path in a proxy log, or a chat app that cut the link
+-- short, could burn it. Now the browser proves it holds the fragment key by
+-- sending SHA-256("egx-link-key-check:v1:" || link id || ":" || key), and a
+-- reveal without the right proof consumes nothing.
+-- The check is a hash of 256 random bits: it helps nobody decrypt the
+-- payload (that needs the key itself), in the database or anywhere else.
+-- Links made before this migration have no check (NULL) and reveal as before.
+ALTER TABLE secret_links ADD COLUMN key_check TEXT;
