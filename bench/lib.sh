@@ -23,7 +23,8 @@
 #
 # Settings: BENCH_DURATION (wrk seconds, default 15), BENCH_CONNECTIONS (32),
 # BENCH_THREADS (2), BENCH_WARMUP (wrk warm-up seconds, default 3),
-# BENCH_NO_BUILD=1 (use the binaries already built in CARGO_TARGET_DIR).
+# BENCH_NO_BUILD=1 (use the binaries already built in CARGO_TARGET_DIR),
+# BENCH_PORTAL_BIN / BENCH_EXAMPLES_DIR (other binaries, e.g. an older build).
 
 BENCH_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -35,7 +36,7 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-3}
 BENCH_TARGET=${CARGO_TARGET_DIR:-$EGX_ROOT/target}
 PORTAL_BIN=${BENCH_PORTAL_BIN:-$BENCH_TARGET/release/egx-portal}
-EXAMPLES_DIR="$BENCH_TARGET/release/examples"
+EXAMPLES_DIR=${BENCH_EXAMPLES_DIR:-$BENCH_TARGET/release/examples}
 OWNER_PASSWORD=vivid-harbor-lantern-42
 TEAMMATE_PASSWORD=quiet-meadow-compass-17
 

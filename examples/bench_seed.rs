@@ -8,7 +8,8 @@
 //!   actors, actions, targets, addresses and details spread over a year.
 //! * `bench_seed links N OUT` stores N one-time links for teammate
 //!   `bench-links` (sealed with `crypto::seal_link_payload`, stored with
-//!   `db::secret_links::insert`) and writes their ids, one a line, to OUT.
+//!   `db::secret_links::insert`) and writes `ID KEY_CHECK`, one link a line,
+//!   to OUT (the check is what a browser holding the link's key sends).
 //!
 //! The database is the one `EGX_DATA_DIR` names (as for `egx-portal`).
 
@@ -88,12 +89,13 @@ async fn links(pool: &sqlx::SqlitePool, n: u64, out: &str) -> anyhow::Result<()>
             access_key_id: None,
             payload: &sealed.stored,
             enrol_token_digest: &crypto::digest(&format!("bench-enrol-{i}")),
+            key_check: &sealed.key_check,
             created_at: created,
             expires_at: created + 72 * 3600,
         };
         db::secret_links::insert(&mut *tx, &link).await?;
-        ids.push_str(&id);
-        ids.push('\n');
+        // The browser proves it holds the key with this check (crypto::link_key_check).
+        ids.push_str(&format!("{id} {}\n", sealed.key_check));
     }
     tx.commit().await?;
     std::fs::write(out, ids).with_context(|| format!("writing {out}"))?;

@@ -16,10 +16,11 @@
 //       one POST of all the names (newline-separated in form field FIELD) to
 //       PATH; prints {status, seconds, names} (status 404: no such route yet)
 //   node portal.mjs race BASE LINKS_FILE ROUNDS CONCURRENCY
+//       LINKS_FILE: "ID KEY_CHECK" a line (examples/bench_seed.rs links);
 //       per round, CONCURRENCY simultaneous reveals of one fresh link, each on
 //       its own connection from its own X-Forwarded-For address; prints
 //       {rounds, winners_per_round, bad_rounds}
-import { createDecipheriv } from "node:crypto";
+import { createDecipheriv, createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 
@@ -84,6 +85,10 @@ function openPayload(id, storedB64, keyB64) {
   return JSON.parse(Buffer.concat([d.update(stored.subarray(12, stored.length - 16)), d.final()]).toString());
 }
 
+// What the page's script sends with Reveal: proof of holding the link's key.
+const keyCheck = (id, keyB64) =>
+  createHash("sha256").update(`egx-link-key-check:v1:${id}:`).update(Buffer.from(keyB64, "base64url")).digest("base64url");
+
 async function onboard([base, ownerUser, ownerPw, name, namePw]) {
   const owner = new Person(base);
   await owner.login(ownerUser, ownerPw);
@@ -91,7 +96,11 @@ async function onboard([base, ownerUser, ownerPw, name, namePw]) {
   const [url, key] = link.split("#");
   const id = url.split("/").pop();
   const mate = new Person(base);
-  const revealed = await mate.fetch(`/l/${id}/reveal`, { method: "POST" });
+  const revealed = await mate.fetch(`/l/${id}/reveal`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ check: keyCheck(id, key) }),
+  });
   if (revealed.status !== 200) throw new Error(`reveal: HTTP ${revealed.status}`);
   const payload = openPayload(id, (await revealed.json()).payload, key);
   const enrol = await mate.fetch(`/l/${id}/enrol`, {
@@ -149,12 +158,14 @@ async function bulk([base, ownerUser, ownerPw, path, field, prefix, count]) {
   return { status: res.status, seconds, names: list.length, links_on_page: (html.match(/\/l\/[A-Za-z0-9_-]{22}#/g) || []).length };
 }
 
-function reveal(base, id, ip) {
+function reveal(base, link, ip) {
+  const [id, check] = link.split(" ");
+  const body = JSON.stringify({ check });
   return new Promise((resolve) => {
     const req = http.request(`${base}/l/${id}/reveal`, {
       method: "POST",
       agent: false,
-      headers: { "x-forwarded-for": ip, "content-length": 0 },
+      headers: { "x-forwarded-for": ip, "content-type": "application/json", "content-length": Buffer.byteLength(body) },
       timeout: 30_000,
     });
     req.on("response", (res) => {
@@ -163,7 +174,7 @@ function reveal(base, id, ip) {
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => resolve(0));
-    req.end();
+    req.end(body);
   });
 }
 
