@@ -67,6 +67,21 @@ def section_meta(name):
         w(f"Raw outputs: `bench/results/{name}/`.\n\n</details>\n")
 
 
+def section(title, name, file):
+    """A section: its heading, then `body(data)` and the run's details when
+    bench/results/NAME/FILE exists, else "Not run yet"."""
+    def wrap(body):
+        w(title)
+        w("")
+        data = load(name, file)
+        if data:
+            body(data)
+            section_meta(name)
+        else:
+            w("Not run yet.\n")
+    return wrap
+
+
 def wrk_row(label, r):
     if not r:
         return f"| {label} | — | — | — | — | — |"
@@ -135,10 +150,8 @@ else:
     w("Not run yet.\n")
 
 # ---- 2. provisioning
-w("## 2. Bulk provisioning (`bench/provisioning.sh`)")
-w("")
-p = load("provisioning", "summary.json")
-if p:
+@section("## 2. Bulk provisioning (`bench/provisioning.sh`)", "provisioning", "summary.json")
+def _provisioning(p):
     n = p.get("teammates")
     w(f"{n} teammates (IAM user + upload-only policy + access key), the same names `team-01..` from the same "
       "empty moto (reset between the halves).")
@@ -163,15 +176,10 @@ if p:
     w(f"| runbook ÷ portal bulk | {num(r_bulk, 1)}× | ≥ 20× | {verdict(r_bulk is not None and r_bulk >= 20) if r_bulk else 'not measured'} |")
     w(f"| runbook ÷ portal form (one at a time) | {num(r_form, 1)}× | (no target) | |")
     w("")
-    section_meta("provisioning")
-else:
-    w("Not run yet.\n")
 
 # ---- 3. upload
-w("## 3. Upload path (`bench/upload.sh`)")
-w("")
-runs = load("upload", "runs.jsonl")
-if runs:
+@section("## 3. Upload path (`bench/upload.sh`)", "upload", "runs.jsonl")
+def _upload(runs):
     size = runs[0]["bytes"]
     w(f"One file of {size / 2**20:,.0f} MiB of random bytes, one LocalStack (signature-checking S3). The portal's "
       "page in headless Chromium (Uppy multipart, 4 parts in flight, parts PUT straight to S3; timed from choosing "
@@ -196,15 +204,10 @@ if runs:
           f"({relay / size * 100:.4f} % of the file); bytes it wrote anywhere (wchar): at most {wchar:,} "
           f"({wchar / size * 100:.4f} %). The portal carried none of the file.")
     w("")
-    section_meta("upload")
-else:
-    w("Not run yet.\n")
 
 # ---- 4. footprint
-w("## 4. Footprint (`bench/footprint.sh`)")
-w("")
-f = load("footprint", "summary.json")
-if f:
+@section("## 4. Footprint (`bench/footprint.sh`)", "footprint", "summary.json")
+def _footprint(f):
     sp, sc = load("footprint", "startup-portal.json"), load("footprint", "startup-companion.json")
     w("| | portal | Uppy Companion | portal target | |")
     w("|---|---:|---:|---:|---|")
@@ -228,15 +231,10 @@ if f:
       f"malloc defaults, {num(mib(f.get('portal_tuned_rss_anon_idle_kib')), 1)} MiB with the fixed mmap threshold; "
       "the rest is the binary's own pages (file-backed, clean, shared with the page cache).")
     w("")
-    section_meta("footprint")
-else:
-    w("Not run yet.\n")
 
 # ---- 5. links
-w("## 5. One-time links (`bench/links.sh`)")
-w("")
-l = load("links", "summary.json")
-if l:
+@section("## 5. One-time links (`bench/links.sh`)", "links", "summary.json")
+def _links(l):
     rv, hz, race = load("links", "reveals.json"), load("links", "healthz.json"), load("links", "race.json")
     w("| | req/s | successful/s | p50 ms | p99 ms |")
     w("|---|---:|---:|---:|---:|")
@@ -253,15 +251,10 @@ if l:
           f"connection. Status counts: `{json.dumps(race['statuses'])}`. Rounds with a winner count other than 1: "
           f"**{len(bad)}**{' — BUG: ' + json.dumps(bad) if bad else ' (exactly one winner every round)'}.")
     w("")
-    section_meta("links")
-else:
-    w("Not run yet.\n")
 
 # ---- 6. audit
-w("## 6. Audit at scale (`bench/audit.sh`)")
-w("")
-a = load("audit", "summary.json")
-if a:
+@section("## 6. Audit at scale (`bench/audit.sh`)", "audit", "summary.json")
+def _audit(a):
     w(f"{a.get('rows'):,} events appended through `db::audit::record` in {num(a.get('seed_seconds'), 1)} s; "
       f"database {a.get('db_bytes', 0) / 2**20:,.0f} MiB; `egx-portal audit verify` in {num(a.get('verify_seconds'), 1)} s: "
       f"`{a.get('verify_output', '').strip()}`.")
@@ -301,9 +294,6 @@ if a:
         w(f"| CSV export over HTTP | {num(b.get('export_web_seconds'), 1)} s | {num(a.get('export_web_seconds'), 1)} s |")
         w(f"| CSV export, CLI | {num(b.get('export_cli_seconds'), 1)} s | {num(a.get('export_cli_seconds'), 1)} s |")
         w("")
-    section_meta("audit")
-else:
-    w("Not run yet.\n")
 
 notes = BENCH / "notes.md"
 if notes.exists():
