@@ -97,6 +97,17 @@ pub async fn list_stale<'e>(db: impl SqliteExecutor<'e>, idle_since: Timestamp) 
         .await
 }
 
+/// How stale `last_activity_at` may get before signing or listing parts
+/// writes it again. The sweeper's threshold is at least an hour
+/// (`EGX_STALE_UPLOAD_HOURS`), so a minute of slack never lets an active
+/// upload look idle, and a part signed spares the database a write.
+pub const ACTIVITY_SLACK_SECS: i64 = 60;
+
+/// Whether activity at `now` should be written (see [`ACTIVITY_SLACK_SECS`]).
+pub fn activity_is_stale(mp: &Multipart, now: Timestamp) -> bool {
+    now - mp.last_activity_at >= ACTIVITY_SLACK_SECS
+}
+
 pub async fn touch<'e>(db: impl SqliteExecutor<'e>, upload_id: i64, now: Timestamp) -> sqlx::Result<()> {
     sqlx::query("UPDATE multipart_uploads SET last_activity_at = ? WHERE upload_id = ? AND state = 'open'")
         .bind(now)

@@ -45,6 +45,16 @@ async fn owned_open(state: &AppState, session: &AuthSession, id: i64) -> Result<
     Ok(mp)
 }
 
+/// Records that the upload is in use (keeps the sweeper away), at most once
+/// a minute: signing a part costs no database write.
+async fn note_activity(state: &AppState, mp: &Multipart) -> Result<(), AppError> {
+    let now = state.now();
+    if db::multipart::activity_is_stale(mp, now) {
+        db::multipart::touch(&state.db, mp.upload_id, now).await?;
+    }
+    Ok(())
+}
+
 fn started_json(upload_id: i64, key: &str, part_size: i64, part_count: i64) -> serde_json::Value {
     serde_json::json!({
         "upload_id": upload_id.to_string(),
@@ -139,7 +149,7 @@ pub async fn sign_part(
     )
     .await
     .map_err(AppError::Internal)?;
-    db::multipart::touch(&state.db, mp.upload_id, state.now()).await?;
+    note_activity(&state, &mp).await?;
     Ok(axum::Json(serde_json::json!({
         "url": presigned.url,
         "method": "PUT",
@@ -179,7 +189,7 @@ pub async fn list_parts(
             expected.is_some() && expected == u64::try_from(p.size).ok()
         })
         .collect();
-    db::multipart::touch(&state.db, mp.upload_id, state.now()).await?;
+    note_activity(&state, &mp).await?;
     Ok(axum::Json(parts).into_response())
 }
 

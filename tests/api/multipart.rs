@@ -478,14 +478,21 @@ async fn a_cancelled_upload_is_aborted_in_s3_and_recorded() {
     assert_eq!(sign_part(&app, &alice, id, "2").await.status(), 409);
 }
 
-#[tokio::test]
-async fn the_sweeper_aborts_uploads_idle_longer_than_the_configured_hours_and_only_those() {
-    // C13: the tab was closed at 60 % and nobody came back.
+/// A portal whose sweeper aborts uploads idle for `hours`, and alice signed in
+/// (for a whole day, so moving the clock does not end her session).
+async fn app_sweeping_after_hours(hours: u32) -> (TestApp, reqwest::Client) {
     let mut spawn = Spawn::on(Backend::LocalStack);
-    spawn.env = vec![("EGX_STALE_UPLOAD_HOURS", "6".into()), ("EGX_SESSION_IDLE_MINUTES", "1440".into())];
+    spawn.env = vec![("EGX_STALE_UPLOAD_HOURS", hours.to_string()), ("EGX_SESSION_IDLE_MINUTES", "1440".into())];
     let app = TestApp::spawn_with(spawn).await;
     app.create_owner().await;
     let (_, alice) = app.onboard(&unique("alice")).await;
+    (app, alice)
+}
+
+#[tokio::test]
+async fn the_sweeper_aborts_uploads_idle_longer_than_the_configured_hours_and_only_those() {
+    // C13: the tab was closed at 60 % and nobody came back.
+    let (app, alice) = app_sweeping_after_hours(6).await;
     let old: serde_json::Value = create(&app, &alice, "old.bin", 200 * MIB, false).await.json().await.unwrap();
     app.clock.advance(5 * 3600);
     let recent: serde_json::Value = create(&app, &alice, "recent.bin", 200 * MIB, false).await.json().await.unwrap();
@@ -515,6 +522,42 @@ async fn the_sweeper_aborts_uploads_idle_longer_than_the_configured_hours_and_on
     assert_eq!((actor.as_str(), action.as_str(), target.as_str()), ("sweeper", "upload.aborted", "batch/mp/old.bin"));
     // A second sweep finds nothing more to do.
     assert_eq!(egx_portal::uploads::sweep_stale(&app.state, app.state.now()).await.unwrap(), 0);
+}
+
+async fn last_activity(app: &TestApp, id: &str) -> i64 {
+    let (at,): (i64,) = sqlx::query_as("SELECT last_activity_at FROM multipart_uploads WHERE upload_id = ?")
+        .bind(id.parse::<i64>().unwrap())
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    at
+}
+
+#[tokio::test]
+async fn signing_parts_keeps_an_upload_alive_with_at_most_one_write_a_minute() {
+    let (app, alice) = app_sweeping_after_hours(1).await;
+    let started: serde_json::Value = create(&app, &alice, "slow.bin", 200 * MIB, false).await.json().await.unwrap();
+    let id = started["upload_id"].as_str().unwrap();
+    let created = last_activity(&app, id).await;
+
+    app.clock.advance(30);
+    assert_eq!(sign_part(&app, &alice, id, "1").await.status(), 200);
+    assert_eq!(last_activity(&app, id).await, created, "a part signed within the minute writes nothing");
+    app.clock.advance(31);
+    assert_eq!(sign_part(&app, &alice, id, "2").await.status(), 200);
+    assert_eq!(last_activity(&app, id).await, created + 61, "a minute later the activity is recorded");
+
+    // A slow upload, a part every 50 minutes, is never taken for an idle one.
+    for part in 3..=6 {
+        app.clock.advance(50 * 60);
+        assert_eq!(sign_part(&app, &alice, id, &part.to_string()).await.status(), 200);
+        assert_eq!(egx_portal::uploads::sweep_stale(&app.state, app.state.now()).await.unwrap(), 0);
+    }
+    assert_eq!(last_activity(&app, id).await, app.state.now());
+    assert_eq!(open_s3_uploads(&app).await, vec!["batch/mp/slow.bin".to_owned()]);
+    // Once it really is left alone for longer than the configured hour, the sweeper takes it.
+    app.clock.advance(3600 + 1);
+    assert_eq!(egx_portal::uploads::sweep_stale(&app.state, app.state.now()).await.unwrap(), 1);
 }
 
 // -- in a real browser ---------------------------------------------------------
