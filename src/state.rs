@@ -16,7 +16,7 @@ use crate::config::Config;
 pub struct AppState {
     pub db: SqlitePool,
     pub config: Arc<Config>,
-    pub aws: AwsClients,
+    pub aws: Arc<AwsClients>,
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<Hasher>,
     pub throttle: Arc<LoginThrottle>,
@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The last `/readyz` result, reused for `EGX_READY_CACHE_SECONDS`.
     pub ready_cache: Arc<crate::web::health::ReadyCache>,
+    /// Open multipart uploads whose parts are being signed (no database read per part).
+    pub open_uploads: Arc<crate::uploads::OpenUploads>,
 }
 
 impl AppState {
@@ -70,7 +72,7 @@ impl AppState {
             db,
             link_limiter: Arc::new(RateLimiter::new(config.link_rate_per_minute, 60)),
             config: Arc::new(config),
-            aws,
+            aws: Arc::new(aws),
             clock,
             hasher: Arc::new(Hasher::default()),
             throttle: Arc::new(LoginThrottle::default()),
@@ -78,6 +80,7 @@ impl AppState {
             public_url: Arc::new(public_url),
             metrics: Arc::default(),
             ready_cache: Arc::default(),
+            open_uploads: Arc::default(),
         })
     }
 

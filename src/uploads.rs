@@ -188,6 +188,7 @@ pub async fn start_multipart(
 
 /// Aborts an open multipart upload in S3 and records it (`reason` is audited).
 pub async fn abort(state: &AppState, ctx: &AuditContext, mp: &Multipart, reason: &str) -> Result<bool, AppError> {
+    state.open_uploads.forget(mp.upload_id);
     s3::abort_multipart(&state.aws.s3, &state.config.bucket, &mp.object_key, &mp.s3_upload_id)
         .await
         .map_err(|e| AppError::Upstream("S3 could not abort the upload; try again.".into(), e.into()))?;
@@ -221,6 +222,7 @@ pub async fn complete(
     mp: &Multipart,
     mut parts: Vec<Part>,
 ) -> Result<Completed, AppError> {
+    state.open_uploads.forget(mp.upload_id);
     parts.sort_by_key(|p| p.part_number);
     let expected: Vec<i32> = (1..=mp.part_count).filter_map(|n| i32::try_from(n).ok()).collect();
     let got: Vec<i32> = parts.iter().map(|p| p.part_number).collect();
@@ -355,5 +357,97 @@ pub async fn run_sweeper(state: AppState, every: std::time::Duration) {
         if let Err(e) = sweep_stale(&state, state.now()).await {
             tracing::warn!(error = format!("{e:#}"), "upload sweeper failed; will retry");
         }
+    }
+}
+
+/// Open multipart uploads recently looked up for signing their parts: the
+/// facts that never change (whose upload it is, its key, S3's UploadId, the
+/// part plan), so signing part after part of one file costs no database read.
+///
+/// What may be stale is only whether the upload is still open (up to
+/// [`OpenUploads::KEEP`], and only if it ended in another process): S3 then
+/// refuses the part itself (NoSuchUpload), so nothing is lost. Aborting and
+/// completing in this process forget the entry at once.
+#[derive(Debug, Default)]
+pub struct OpenUploads {
+    entries: std::sync::Mutex<std::collections::HashMap<i64, (Multipart, std::time::Instant)>>,
+}
+
+impl OpenUploads {
+    /// How long an entry is trusted.
+    pub const KEEP: std::time::Duration = std::time::Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    /// The open upload `upload_id` of `account_id`, if it was looked up recently.
+    pub fn get(&self, upload_id: i64, account_id: i64) -> Option<Multipart> {
+        let entries = self.entries.lock().ok()?;
+        let (mp, at) = entries.get(&upload_id)?;
+        // SECURITY: an entry serves only the account the database said owns the upload.
+        (mp.account_id == account_id && at.elapsed() < Self::KEEP).then(|| mp.clone())
+    }
+
+    /// Remembers an open upload just read from the database.
+    pub fn put(&self, mp: &Multipart) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.retain(|_, (_, at)| at.elapsed() < Self::KEEP);
+                if entries.len() >= Self::MAX_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(mp.upload_id, (mp.clone(), std::time::Instant::now()));
+        }
+    }
+
+    /// Records that the upload's activity was written at `at`.
+    pub fn touched(&self, upload_id: i64, at: Timestamp) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some((mp, _)) = entries.get_mut(&upload_id)
+        {
+            mp.last_activity_at = at;
+        }
+    }
+
+    /// Forgets an upload that ended (aborted or completed).
+    pub fn forget(&self, upload_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&upload_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_upload(upload_id: i64, account_id: i64) -> Multipart {
+        Multipart {
+            upload_id,
+            account_id,
+            username: "alice".into(),
+            object_key: "batch/big.bin".into(),
+            declared_size: 20 << 20,
+            content_type: "application/octet-stream".into(),
+            replace_existing: false,
+            replaces_etag: None,
+            s3_upload_id: "s3-upload-id".into(),
+            part_size: 5 << 20,
+            part_count: 4,
+            state: "open".into(),
+            last_activity_at: 1000,
+        }
+    }
+
+    #[test]
+    fn a_remembered_upload_serves_only_its_owner_and_is_forgotten_when_it_ends() {
+        let open = OpenUploads::default();
+        assert!(open.get(7, 1).is_none(), "nothing before it was read");
+        open.put(&open_upload(7, 1));
+        assert_eq!(open.get(7, 1).map(|m| m.s3_upload_id), Some("s3-upload-id".to_owned()));
+        assert!(open.get(7, 2).is_none(), "another account never gets it");
+        open.touched(7, 2000);
+        assert_eq!(open.get(7, 1).map(|m| m.last_activity_at), Some(2000));
+        open.forget(7);
+        assert!(open.get(7, 1).is_none());
     }
 }

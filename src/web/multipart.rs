@@ -34,6 +34,21 @@ use crate::uploads::{self, Destination};
 async fn owned_open(state: &AppState, session: &AuthSession, id: i64) -> Result<Multipart, AppError> {
     // SECURITY: the upload must belong to the signed-in teammate; anyone else gets 404.
     let mp = db::multipart::find_owned(&state.db, id, session.account_id).await?.ok_or(AppError::NotFound)?;
+    check_open(mp)
+}
+
+/// [`owned_open`] for signing a part: a recently read open upload of this
+/// teammate is taken from memory (see `uploads::OpenUploads`).
+async fn owned_open_for_part(state: &AppState, session: &AuthSession, id: i64) -> Result<Multipart, AppError> {
+    if let Some(mp) = state.open_uploads.get(id, session.account_id) {
+        return Ok(mp);
+    }
+    let mp = owned_open(state, session, id).await?;
+    state.open_uploads.put(&mp);
+    Ok(mp)
+}
+
+fn check_open(mp: Multipart) -> Result<Multipart, AppError> {
     // SECURITY: the stored key is re-validated (allowed prefix, normalised) before any S3 call.
     ObjectKey::parse(&mp.object_key).map_err(|_| AppError::NotFound)?;
     if mp.state != "open" {
@@ -51,6 +66,7 @@ async fn note_activity(state: &AppState, mp: &Multipart) -> Result<(), AppError>
     let now = state.now();
     if db::multipart::activity_is_stale(mp, now) {
         db::multipart::touch(&state.db, mp.upload_id, now).await?;
+        state.open_uploads.touched(mp.upload_id, now);
     }
     Ok(())
 }
@@ -118,7 +134,7 @@ pub async fn sign_part(
     meta: ClientMeta,
     ApiPath((id, number)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let mp = owned_open(&state, &session, parse_id(&id)?).await?;
+    let mp = owned_open_for_part(&state, &session, parse_id(&id)?).await?;
     let plan = plan_of(&mp)?;
     // SECURITY: part numbers are 1..=part_count of this upload's plan (never above S3's 10,000).
     let (number, length) = match number.parse::<u64>().ok().and_then(|n| plan.part_length(n).map(|l| (n, l))) {
