@@ -102,11 +102,9 @@ impl AppError {
             Self::SetupLinkUnavailable => "This setup link was used already or has expired. If the owner account \
                  exists, sign in; otherwise restart the portal: it prints a new setup link in its log."
                 .into(),
-            Self::PayloadTooLarge => format!(
-                "The request is larger than the portal accepts ({} KiB). Files are uploaded straight to S3, \
-                 not through the portal.",
-                crate::web::MAX_BODY_BYTES / 1024
-            ),
+            Self::PayloadTooLarge => "The request is larger than the portal accepts for it. Files are uploaded \
+                 straight to S3, not through the portal."
+                .into(),
             Self::Upstream(m, _) => m.clone(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged; try again.".into(),
         }
@@ -143,9 +141,21 @@ impl IntoResponse for AppError {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             message: self.public_message(),
         };
-        match page.render() {
+        let mut res = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, self.public_message()).into_response(),
+        };
+        self.add_headers(&mut res);
+        res
+    }
+}
+
+impl AppError {
+    /// Headers some answers carry: when to try again after a rate limit.
+    fn add_headers(&self, res: &mut Response) {
+        if matches!(self, Self::RateLimited) {
+            // The per-address limits count per minute.
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
         }
     }
 }
@@ -164,7 +174,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log();
         let body = serde_json::json!({ "error": self.0.code(), "message": self.0.public_message() });
-        (self.0.status(), Json(body)).into_response()
+        let mut res = (self.0.status(), Json(body)).into_response();
+        self.0.add_headers(&mut res);
+        res
     }
 }
 

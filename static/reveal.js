@@ -43,6 +43,9 @@
 
   const fill = (payload) => {
     enrolToken = payload.enrol_token;
+    // The name to sign in with (and for password managers to save with the password).
+    document.getElementById("portal-username").textContent = payload.username;
+    document.getElementById("enrol-username").value = payload.username;
     const accountOnly = payload.kind === "account" || !payload.access_key_id;
     document.getElementById("account-only").hidden = !accountOnly;
     document.getElementById("key-section").hidden = accountOnly;
@@ -67,8 +70,9 @@
     }
     document.getElementById("aws-configure").textContent = lines.join("\n");
     const prefix = (payload.prefixes && payload.prefixes[0]) || "streaming/";
+    // A test key of the teammate's own, so two teammates' tests never meet.
     document.getElementById("aws-test").textContent =
-      `aws s3 cp ./example.csv "s3://${payload.bucket}/${prefix}example.csv" --profile ${profile}`;
+      `aws s3 cp ./example.csv "s3://${payload.bucket}/${prefix}${profile}/example.csv" --profile ${profile}`;
     document.getElementById("key-warming").hidden = payload.key_verified !== false;
   };
 

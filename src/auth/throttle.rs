@@ -20,6 +20,14 @@ const MAX_DELAY_SECS: i64 = 15 * 60;
 const FORGET_SECS: i64 = 24 * 3600;
 const MAX_ENTRIES: usize = 100_000;
 
+/// Keys for a username from anywhere (`user:NAME`) hold back guessing spread
+/// over many addresses, but anyone can trigger them, so they are gentler:
+/// more free failures and a short cap. A flood of guesses from many
+/// addresses then costs the owner (on a browser not known to the portal) a
+/// minute at most, while the guessers get one try a minute for the name.
+const ACCOUNT_FREE_FAILURES: u32 = 10;
+const ACCOUNT_MAX_DELAY_SECS: i64 = 60;
+
 /// Failures per key: (count, time of the last failure, whether a refusal
 /// since that failure was already reported).
 #[derive(Debug, Default)]
@@ -27,13 +35,18 @@ pub struct LoginThrottle {
     failures: Mutex<HashMap<String, (u32, Timestamp, bool)>>,
 }
 
-/// How long a key with `failures` failures waits after its last failure.
-fn delay_after(failures: u32) -> i64 {
-    if failures <= FREE_FAILURES {
+/// How long `key`, with `failures` failures, waits after its last failure.
+fn delay_after(key: &str, failures: u32) -> i64 {
+    let (free, cap) = if key.starts_with("user:") {
+        (ACCOUNT_FREE_FAILURES, ACCOUNT_MAX_DELAY_SECS)
+    } else {
+        (FREE_FAILURES, MAX_DELAY_SECS)
+    };
+    if failures <= free {
         return 0;
     }
-    let doublings = (failures - FREE_FAILURES - 1).min(20);
-    (FIRST_DELAY_SECS << doublings).min(MAX_DELAY_SECS)
+    let doublings = (failures - free - 1).min(20);
+    (FIRST_DELAY_SECS << doublings).min(cap)
 }
 
 impl LoginThrottle {
@@ -44,8 +57,8 @@ impl LoginThrottle {
             return MAX_DELAY_SECS;
         };
         keys.iter()
-            .filter_map(|k| map.get(k))
-            .map(|(count, last, _)| (last + delay_after(*count) - now).max(0))
+            .filter_map(|k| map.get(k).map(|entry| (k, entry)))
+            .map(|(k, (count, last, _))| (last + delay_after(k, *count) - now).max(0))
             .max()
             .unwrap_or(0)
     }
@@ -83,7 +96,7 @@ impl LoginThrottle {
         let mut first = false;
         for k in keys {
             if let Some(entry) = map.get_mut(k)
-                && entry.1 + delay_after(entry.0) > now
+                && entry.1 + delay_after(k, entry.0) > now
                 && !entry.2
             {
                 entry.2 = true;
@@ -109,7 +122,7 @@ mod tests {
     #[test]
     fn four_failures_are_free_and_the_fifth_holds_the_key_back() {
         let t = LoginThrottle::default();
-        let keys = vec!["user:alice".to_owned()];
+        let keys = vec!["user@ip:10.0.0.1:alice".to_owned()];
         for _ in 0..4 {
             t.record_failure(&keys, 1000);
         }
@@ -162,9 +175,25 @@ mod tests {
     }
 
     #[test]
+    fn a_name_guessed_from_anywhere_is_held_back_gently() {
+        // Strangers can trigger this key, so it may cost the owner a minute at most.
+        let t = LoginThrottle::default();
+        let keys = vec!["user:owner".to_owned()];
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..14 {
+            t.record_failure(&keys, now);
+            let wait = t.wait_secs(&keys, now);
+            waits.push(wait);
+            now += wait;
+        }
+        assert_eq!(waits, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 60, 60, 60]);
+    }
+
+    #[test]
     fn failures_are_forgotten_a_day_after_the_last_one() {
         let t = LoginThrottle::default();
-        let keys = vec!["user:carol".to_owned()];
+        let keys = vec!["ip:10.0.0.2".to_owned()];
         for _ in 0..9 {
             t.record_failure(&keys, 0);
         }

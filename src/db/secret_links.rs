@@ -134,6 +134,23 @@ pub async fn revoke_open_for_teammate<'e>(
     revoked_ids(db, query.bind(now).bind(reason).bind(teammate_id).bind(now)).await
 }
 
+/// Revokes a teammate's open portal-account-only links (no key in them): a
+/// disabled account cannot enrol, so such a link would only be used up in
+/// vain. Returns their ids.
+pub async fn revoke_open_account_links<'e>(
+    db: impl SqliteExecutor<'e>,
+    teammate_id: i64,
+    reason: &str,
+    now: Timestamp,
+) -> sqlx::Result<Vec<String>> {
+    let query = sqlx::query_as(
+        "UPDATE secret_links SET revoked_at = ?, revoke_reason = ?, payload = NULL, enrol_token_digest = NULL \
+         WHERE teammate_id = ? AND access_key_id IS NULL AND revoked_at IS NULL AND enrolled_at IS NULL \
+           AND expires_at > ? RETURNING id",
+    );
+    revoked_ids(db, query.bind(now).bind(reason).bind(teammate_id).bind(now)).await
+}
+
 /// Revokes the links still carrying `access_key_id` unrevealed (the key was
 /// deactivated or deleted: its secret must not be handed out); returns their ids.
 pub async fn revoke_unrevealed_for_key<'e>(

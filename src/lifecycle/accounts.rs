@@ -30,7 +30,12 @@ pub async fn set_enabled(state: &AppState, ctx: &AuditContext, name: &str, enabl
         db::accounts::set_disabled(&mut *tx, account_id, Some(now)).await?;
         // SECURITY: a disabled account's sessions end now, not at their expiry.
         ended = db::sessions::delete_for_account(&mut *tx, account_id).await?;
-        Event::success(AuditAction::TeammateDisabled, name).with_detail(serde_json::json!({ "sessions_ended": ended }))
+        // Its pending portal-account links could only be used up in vain (links with a key stay:
+        // IAM is not touched, and the teammate may still need the key).
+        let revoked = db::secret_links::revoke_open_account_links(&mut *tx, t.id, "account disabled", now).await?;
+        super::links::record_revoked(&mut tx, ctx, name, &revoked, "account disabled", now).await?;
+        Event::success(AuditAction::TeammateDisabled, name)
+            .with_detail(serde_json::json!({ "sessions_ended": ended, "links_revoked": revoked.len() }))
     };
     db::audit::record(&mut tx, ctx, event, now).await?;
     tx.commit().await?;

@@ -79,8 +79,11 @@ fn csv_names(csv: &str) -> Vec<String> {
 
 /// Checks every name. Ok: the valid names, each once (IAM names are unique
 /// regardless of case), in the order given. Err: every invalid entry.
+///
+/// The list has one name a line: commas are legal in IAM names, and a line
+/// like "bad name!" must be reported whole, not half added.
 pub fn parse_names(list: &str, csv: &str) -> Result<Vec<IamUserName>, Vec<Invalid>> {
-    let listed = list.split(|c: char| c == ',' || c == ';' || c.is_whitespace()).map(str::to_owned);
+    let listed = list.lines().map(|l| l.trim().to_owned());
     let entries: Vec<String> = listed.chain(csv_names(csv)).filter(|e| !e.trim().is_empty()).collect();
     let mut invalid = Vec::new();
     let mut names: Vec<IamUserName> = Vec::new();
@@ -186,8 +189,10 @@ mod tests {
     }
 
     #[test]
-    fn a_list_may_be_separated_by_newlines_commas_semicolons_and_spaces() {
-        assert_eq!(names("alice, bob\ncarol;dave  eve\r\n", ""), ["alice", "bob", "carol", "dave", "eve"]);
+    fn a_list_has_one_name_a_line_and_a_line_is_never_split() {
+        assert_eq!(names("alice\n  bob \r\n\ncarol,x@y\n", ""), ["alice", "bob", "carol,x@y"]);
+        let err = parse_names("bad name!\ndave", "").unwrap_err();
+        assert_eq!(err.iter().map(|i| i.entry.as_str()).collect::<Vec<_>>(), ["bad name!"], "reported whole");
     }
 
     #[test]
@@ -200,12 +205,12 @@ mod tests {
 
     #[test]
     fn names_are_kept_once_whatever_their_case() {
-        assert_eq!(names("alice Alice bob", "ALICE"), ["alice", "bob"]);
+        assert_eq!(names("alice\nAlice\nbob", "ALICE"), ["alice", "bob"]);
     }
 
     #[test]
     fn every_invalid_entry_is_reported_and_nothing_passes() {
-        let err = parse_names("alice bad/name", "\"with space\"\nélise").unwrap_err();
+        let err = parse_names("alice\nbad/name", "\"with space\"\nélise").unwrap_err();
         let entries: Vec<&str> = err.iter().map(|i| i.entry.as_str()).collect();
         assert_eq!(entries, ["bad/name", "with space", "élise"]);
         assert!(err.iter().all(|i| !i.reason.is_empty()));

@@ -242,6 +242,18 @@ async fn confirm_locked(state: &AppState, ctx: &AuditContext, name: &str) -> Res
             state.config.rotation_grace_secs / 86_400
         )));
     }
+    // Nobody has the new key until its link is revealed: turning the old one
+    // off now would leave the teammate without a working key.
+    let link = match &rotation.link_id {
+        Some(id) => db::secret_links::find(&mut *tx, id).await?,
+        None => None,
+    };
+    if link.is_none_or(|l| l.revealed_at.is_none()) {
+        return Err(AppError::Conflict(format!(
+            "{name} has not opened the link with the new key yet, so {name} does not have it: the old key stays \
+             on. Confirm once the link was revealed (the teammate's page shows it), or cancel the rotation."
+        )));
+    }
     db::key_rotations::mark(&mut *tx, rotation.id, Mark::Confirmed, now).await?;
     let event = Event::success(AuditAction::RotationConfirmed, user.as_str())
         .with_detail(serde_json::json!({ "rotation": rotation.id, "new_access_key_id": rotation.new_access_key_id }));

@@ -23,7 +23,18 @@ pub fn request_span<B>(req: &Request<B>) -> tracing::Span {
         .unwrap_or("-");
     // Paths under /setup/ and /l/ hold tokens or link ids: log only their route.
     let path = req.uri().path();
-    let shown = if path.starts_with("/setup/") { "/setup/…" } else { path };
+    let shown = if path.starts_with("/setup/") {
+        "/setup/…"
+    } else if let Some(rest) = path.strip_prefix("/l/") {
+        // A link id is not a secret, but logs need no handle on a live link.
+        match rest.split_once('/') {
+            Some((_, "reveal")) => "/l/…/reveal",
+            Some((_, "enrol")) => "/l/…/enrol",
+            _ => "/l/…",
+        }
+    } else {
+        path
+    };
     tracing::info_span!("request", method = %req.method(), path = %shown, request_id = %id)
 }
 

@@ -15,12 +15,12 @@ async fn every_invalid_name_is_reported_and_nobody_is_added() {
     app.create_owner().await;
     let good = unique("good");
 
-    let res = bulk_post(&app, &format!("{good}, bad/name"), "name\n\"with space\"\n<script>x</script>").await;
+    let res = bulk_post(&app, &format!("{good}\nbad/name"), "name\n\"with space\"\n<script>x</script>").await;
 
     assert_eq!(res.status(), 400);
     let html = res.text().await.unwrap();
     assert_eq!(texts_of(&html, "#invalid-names .entry"), ["bad/name", "with space", "<script>x</script>"]);
-    assert_eq!(text_of(&html, "#bulk-names"), format!("{good}, bad/name"), "the input is kept to fix");
+    assert_eq!(text_of(&html, "#bulk-names"), format!("{good}\nbad/name"), "the input is kept to fix");
     assert_eq!(app.count("SELECT COUNT(*) FROM teammates").await, 0);
     assert!(app.emulator.iam().get_user().user_name(&good).send().await.is_err(), "nothing reached IAM");
 }
@@ -40,7 +40,7 @@ async fn many_names_from_a_list_and_a_csv_are_added_with_one_link_each_shown_onc
         listed[0]
     );
 
-    let res = bulk_post(&app, &format!("{}\n{} {}\n{existing}", listed[0], listed[1], listed[2]), &csv).await;
+    let res = bulk_post(&app, &format!("{}\n{}\n{}\n{existing}", listed[0], listed[1], listed[2]), &csv).await;
 
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -111,7 +111,7 @@ async fn a_name_that_failed_is_left_incomplete_and_a_later_bulk_add_resumes_it()
     let list = app.get("/admin/teammates").await.text().await.unwrap();
     assert!(has(&list, &format!("#teammates tr[data-name=\"{stuck}\"] form.resume button")));
 
-    let res = bulk_post(&app, &format!("{ok} {stuck}"), "").await;
+    let res = bulk_post(&app, &format!("{ok}\n{stuck}"), "").await;
 
     let html = res.text().await.unwrap();
     for name in [&ok, &stuck] {

@@ -127,11 +127,16 @@ async fn disabling_a_portal_account_ends_its_sessions_and_leaves_iam_alone() {
     let name = unique("dis");
     let (_, teammate) = app.onboard(&name).await;
     assert_eq!(teammate.get(app.url("/upload")).send().await.unwrap().status(), 200);
+    let res = app.teammate_action(&name, "links", &[]).await;
+    let account_link = text_of(&res.text().await.unwrap(), "#one-time-link");
 
     let res = app.teammate_action(&name, "disable", &[]).await;
 
     assert_eq!(res.status(), 303);
     assert_eq!(teammate.get(app.url("/upload")).send().await.unwrap().status(), 303, "signed out at once");
+    // The pending portal-account link dies with the account (it could only be used up in vain).
+    assert_eq!(app.reveal(&app.new_client(), &account_link).await.unwrap_err().status(), 410);
+    assert_eq!(app.audit_of("teammate.disabled").await[0].3["links_revoked"], 1);
     assert_eq!(app.login(&app.new_client(), &name, TEAMMATE_PASSWORD).await.status(), 401);
     assert_eq!(app.iam_keys(&name).await.iter().filter(|(_, active)| *active).count(), 1, "IAM untouched");
     let page = app.get(&location(&res)).await.text().await.unwrap();

@@ -187,6 +187,7 @@ async fn link_endpoints_are_rate_limited_per_client_address() {
     // A person opening a link page meanwhile gets a page that says so, not JSON.
     let res = guesser.get(app.url(&page_path(&link))).send().await.unwrap();
     assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "60", "says when to try again");
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert_eq!(
         text_of(&res.text().await.unwrap(), "#error-message"),
@@ -234,7 +235,7 @@ async fn a_revoked_link_gets_the_same_answer_as_an_unknown_one_and_is_audited() 
     let audited = app.audit_of("link.revoked").await;
     assert_eq!((audited[0].0.as_str(), &audited[0].3["link_id"]), (OWNER, &serde_json::json!(id)));
     let page = app.get(&location(&res)).await.text().await.unwrap();
-    assert_eq!(text_of(&page, &format!("#links tr[data-link=\"{id}\"] .link-state")), "revoked (owner)");
+    assert_eq!(text_of(&page, &format!("#links tr[data-link=\"{id}\"] .link-state")), "revoked (by the owner)");
     // Revoking twice: nothing left to revoke.
     assert_eq!(app.teammate_action(&name.0, &format!("links/{id}/revoke"), &[]).await.status(), 409);
 }

@@ -299,7 +299,7 @@ async fn a_teammates_own_object_is_refused_then_replaced_when_they_ask() {
     // The owner's list marks the replaced row.
     let html = app.get("/admin/uploads?key=batch/x.csv").await.text().await.unwrap();
     assert_eq!(text_of(&html, &format!("#upload-{first} .state")), format!("replaced by #{second}"));
-    assert_eq!(text_of(&html, &format!("#upload-{second} .state")), "current");
+    assert_eq!(text_of(&html, &format!("#upload-{second} .state")), "latest");
 }
 
 #[tokio::test]

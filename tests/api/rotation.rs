@@ -103,7 +103,16 @@ async fn the_owner_can_confirm_when_the_new_key_is_not_seen_in_use() {
     app.create_owner().await;
     let name = unique("cora");
     let (old, _, _) = onboarded(&app, &name).await;
-    let (new, _) = rotate(&app, &name).await;
+    let (new, link) = rotate(&app, &name).await;
+    // Until the teammate reveals the new key's link they do not have it: no confirming yet.
+    let (_, page) = app.teammate_page(&name).await;
+    assert!(!has(&page, "#confirm-rotation button"));
+    assert!(text_of(&page, ".rotation.open .rotation-stage").contains("Waiting for the teammate to reveal"));
+    let early = app.teammate_action(&name, "rotation/confirm", &[]).await;
+    assert_eq!(early.status(), 409);
+    assert!(text_of(&early.text().await.unwrap(), "#form-error").contains("has not opened the link with the new key"));
+    assert_eq!(app.iam_keys(&name).await, vec![(old.clone(), true), (new.clone(), true)], "nothing changed");
+    app.reveal(&app.new_client(), &link).await.unwrap();
     let (_, page) = app.teammate_page(&name).await;
     assert!(has(&page, "#confirm-rotation button"));
 

@@ -87,9 +87,13 @@ async fn no_secret_reaches_the_database_its_wal_or_the_logs() {
     for bytes in [&db_bytes, &wal_bytes] {
         assert!(!bytes.windows(setup_token.len()).any(|w| w == setup_token.as_bytes()));
     }
-    // The scan sees real log content: the (public) link id is in a request line.
+    // The scan sees real log content: the setup link line is there, and the
+    // link's request lines (which name the route, never the link id).
     let logs = captured_logs();
-    assert!(logs.windows(link_id.len()).any(|w| w == link_id.as_bytes()), "the scan reads the portal's logs");
+    assert!(logs.windows(setup_token.len()).any(|w| w == setup_token.as_bytes()), "the scan reads the portal's logs");
+    let route = "/l/…/reveal".as_bytes();
+    assert!(logs.windows(route.len()).any(|w| w == route), "the reveal requests were logged, by route");
+    assert!(!logs.windows(link_id.len()).any(|w| w == link_id.as_bytes()), "link ids are not logged");
     app.stop_and_scan(&[
         &secret_key,
         &fragment_key,

@@ -341,7 +341,7 @@ fn link_view(l: &LinkState, now: Timestamp) -> LinkView {
         expires: format_utc(l.expires_at),
         state: l.state(now),
         open: l.is_open(now),
-        reason: l.revoke_reason.clone().unwrap_or_default(),
+        reason: l.revoke_reason.as_deref().map(revoke_reason_words).unwrap_or_default().to_owned(),
     }
 }
 
@@ -355,15 +355,22 @@ pub struct RotationView {
     pub can_cancel: bool,
 }
 
-fn rotation_view(r: &Rotation, grace: i64) -> RotationView {
+/// `links`: the teammate's links, to tell whether the new key's link was revealed.
+fn rotation_view(r: &Rotation, grace: i64, links: &[LinkState]) -> RotationView {
     let open = r.finished_at.is_none();
+    // Confirming turns the old key off: only once the teammate has the new one.
+    let new_key_delivered = links.iter().any(|l| Some(&l.id) == r.link_id.as_ref() && l.revealed_at.is_some());
     RotationView {
         started: format_utc(r.started_at),
         old_key: r.old_access_key_id.clone().unwrap_or_else(|| "none".to_owned()),
         new_key: r.new_access_key_id.clone().unwrap_or_else(|| "not made yet".to_owned()),
-        stage: rotation_stage(r, grace),
+        stage: if open && r.link_id.is_some() && !new_key_delivered && r.old_deactivated_at.is_none() {
+            format!("{} Waiting for the teammate to reveal the new key's link.", rotation_stage(r, grace))
+        } else {
+            rotation_stage(r, grace)
+        },
         open,
-        can_confirm: open && r.link_id.is_some() && r.old_deactivated_at.is_none() && r.old_access_key_id.is_some(),
+        can_confirm: open && new_key_delivered && r.old_deactivated_at.is_none() && r.old_access_key_id.is_some(),
         can_cancel: open && r.old_deactivated_at.is_none(),
     }
 }
@@ -400,7 +407,7 @@ async fn detail_page(
         nav: Nav::of(session),
         t: teammate_view(&d.overview, now, grace),
         links: d.links.iter().map(|l| link_view(l, now)).collect(),
-        rotations: d.rotations.iter().map(|r| rotation_view(r, grace)).collect(),
+        rotations: d.rotations.iter().map(|r| rotation_view(r, grace, &d.links)).collect(),
         notice,
         error,
         present: status.has_iam_user() && status != TeammateStatus::Removing,
@@ -643,4 +650,17 @@ pub async fn remove_teammate(
         Err(e) => Err(e),
     };
     act.finish(&name, "removed", result).await
+}
+
+/// Why a link was revoked, in words (the stored reasons are short codes).
+fn revoke_reason_words(reason: &str) -> &str {
+    match reason {
+        "owner" => "by the owner",
+        "rotation_cancelled" => "the rotation was cancelled",
+        "removal" => "the teammate was removed",
+        "account disabled" => "the portal account was disabled",
+        "key_deactivated" => "its key was deactivated",
+        "key_deleted" => "its key was deleted",
+        other => other,
+    }
 }

@@ -18,7 +18,8 @@ use crate::web::uploads::human_size;
 
 pub struct UploadView {
     pub id: i64,
-    /// "current", or "replaced by #N" when a later upload overwrote the object.
+    /// "latest", or "replaced by #N" when a later upload through the portal
+    /// overwrote the object (writes with a teammate's own key are not seen).
     pub state: String,
     pub who: String,
     pub key: String,
@@ -61,7 +62,7 @@ pub async fn uploads_page(
     .into_iter()
     .map(|u| UploadView {
         id: u.id,
-        state: u.replaced_by.map(|n| format!("replaced by #{n}")).unwrap_or_else(|| "current".to_owned()),
+        state: u.replaced_by.map(|n| format!("replaced by #{n}")).unwrap_or_else(|| "latest".to_owned()),
         who: u.username,
         key: u.object_key,
         size: human_size(u.size.unwrap_or(u.declared_size)),
