@@ -2,7 +2,7 @@
 # egx-portal container image: one static-ish binary (glibc) on distroless.
 #
 #   docker build -t egx-portal .
-#   docker run -p 8080:8080 -v egx-data:/data \
+#   docker run -p 127.0.0.1:8080:8080 -v egx-data:/data \
 #     -e EGX_BUCKET=my-bucket -e EGX_REGION=eu-central-1 \
 #     -e EGX_PUBLIC_URL=https://upload.example.com egx-portal
 #
