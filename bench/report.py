@@ -212,12 +212,16 @@ def _footprint(f):
     w("| | portal | Uppy Companion | portal target | |")
     w("|---|---:|---:|---:|---|")
     def frow(label, a, b, target, unit, fmt=1):
-        ok = a is not None and a <= target
         cell = lambda v: "—" if v is None else f"{num(v, fmt)} {unit}"
+        if target is None:
+            w(f"| {label} | {cell(a)} | {cell(b)} | — | no target |")
+            return
+        ok = a is not None and a <= target
         w(f"| {label} | {cell(a)} | {cell(b)} | ≤ {target} {unit} | {verdict(ok)} |")
     frow("RSS right after start-up", mib(f.get("portal_rss_start_kib")), None, 20, "MiB")
     frow("idle RSS after sign-ins (glibc malloc defaults)", mib(f.get("portal_rss_idle_kib")), mib(f.get("companion_rss_idle_kib")), 20, "MiB")
     frow("idle RSS after sign-ins, `MALLOC_MMAP_THRESHOLD_=131072`", mib(f.get("portal_tuned_rss_idle_kib")), None, 20, "MiB")
+    frow("peak RSS during the sign-ins (one argon2id hash at a time)", mib(f.get("portal_rss_signin_peak_kib")), None, None, "MiB")
     frow("peak RSS under the signing load (defaults)", mib(f.get("portal_rss_loaded_kib")), mib(f.get("companion_rss_loaded_kib")), 64, "MiB")
     frow("peak RSS under the signing load (`MALLOC_MMAP_THRESHOLD_`)", mib(f.get("portal_tuned_rss_loaded_kib")), None, 64, "MiB")
     frow("start-up, exec → health answers (median)", sp and sp["median_ms"], sc and sc["median_ms"], 100, "ms")
