@@ -94,7 +94,9 @@ pub async fn create(
     Ok(axum::Json(started_json(started.upload_id, &started.key, part_size, part_count)).into_response())
 }
 
-/// The teammate's newest open upload of the same key and size, if any.
+/// The teammate's newest open upload of the same key and size, if any;
+/// `{"upload_id": null}` when there is none (an ordinary answer, not an
+/// error: the page asks before every large file).
 pub async fn resumable(
     State(state): State<AppState>,
     session: AuthSession,
@@ -111,7 +113,7 @@ pub async fn resumable(
         Some(mp) if plan.is_some_and(|p| i64::try_from(p.part_size).ok() == Some(mp.part_size)) => {
             Ok(axum::Json(started_json(mp.upload_id, &mp.object_key, mp.part_size, mp.part_count)).into_response())
         }
-        _ => Err(AppError::NotFound.into()),
+        _ => Ok(axum::Json(serde_json::json!({ "upload_id": null })).into_response()),
     }
 }
 

@@ -292,8 +292,9 @@ function start() {
       try {
         found = await api("POST", "/api/multipart/resumable", destinationOf(file));
       } catch {
-        continue; // Nothing to resume: a new upload starts.
+        continue; // The portal could not say: a new upload starts.
       }
+      if (!found.upload_id) continue; // Nothing to resume: a new upload starts.
       try {
         // Resume only if S3 can say which parts it holds; otherwise free the
         // old parts and start over, rather than retrying a resume forever.
