@@ -48,15 +48,9 @@ LABEL org.opencontainers.image.title="egx-portal" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=build /src/target/release/egx-portal /usr/local/bin/egx-portal
 COPY --from=build --chown=65532:65532 /data /data
-# MALLOC_MMAP_THRESHOLD_: glibc otherwise raises its mmap threshold after the
-# first argon2id hash frees its 19 MiB, and later hashes then stay resident in
-# per-thread arenas (idle RSS grew ~19 MiB per blocking thread that hashed);
-# fixed at 128 KiB, each hash's memory goes back to the OS when it is freed.
-# Measured in docs/BENCHMARKS.md (bench/footprint.sh).
 ENV EGX_LISTEN=0.0.0.0:8080 \
     EGX_DATA_DIR=/data \
-    EGX_LOG_FORMAT=json \
-    MALLOC_MMAP_THRESHOLD_=131072
+    EGX_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8080
 USER 65532:65532

@@ -8,8 +8,9 @@
 #                the portal's database already exists (a restart)
 #   idle RSS     after start-up, then after a teammate is onboarded and the
 #                owner signed in four more times (argon2id), 5 s idle; for the
-#                portal as built and with MALLOC_MMAP_THRESHOLD_=131072 (the
-#                Dockerfile's setting), and for Companion
+#                portal as built and with MALLOC_MMAP_THRESHOLD_=131072 (what the
+#                Dockerfile set before argon2id's buffer grew past glibc's
+#                sliding threshold: the two rows should now agree), and for Companion
 #   loaded RSS   peak RSS (VmHWM, reset after the sign-ins) after wrk on the
 #                signing endpoints (as in bench/signing.sh: single PUT, then
 #                part signing); the sign-ins' own peak is recorded apart
@@ -53,7 +54,7 @@ signed_in_idle() {
 }
 
 # The portal as built, and the same binary with glibc's mmap threshold fixed
-# (MALLOC_MMAP_THRESHOLD_, as the Dockerfile sets it: see docs/BENCHMARKS.md).
+# (MALLOC_MMAP_THRESHOLD_, as the Dockerfile set it before: see docs/BENCHMARKS.md).
 start_portal P "$S3_URL" "$BUCKET" "$DATA"
 start_portal T "$S3_URL" "$BUCKET" "$BENCH_SECRETS/portal-tuned" MALLOC_MMAP_THRESHOLD_=131072
 sleep 2
