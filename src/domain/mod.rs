@@ -13,5 +13,5 @@ pub use audit::{AuditAction, Outcome};
 pub use bucket::BucketName;
 pub use iam_user::IamUserName;
 pub use multipart::{PartPlan, PartPlanError};
-pub use object_key::{ObjectKey, ObjectKeyError, Prefix};
+pub use object_key::{ObjectKey, ObjectKeyError, Prefix, changes_how_text_reads};
 pub use teammate::{KeyFlag, TeammateStatus};

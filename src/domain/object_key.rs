@@ -52,11 +52,15 @@ pub enum ObjectKeyError {
     #[error("the path contains a control character")]
     ControlCharacter,
     #[error(
-        "the path contains an invisible character that changes how the name reads (a direction override or a zero-width space)"
+        "the path contains an invisible character that changes how the name reads (a direction override, a zero-width or non-breaking space, a line separator): rename the file"
     )]
     InvisibleCharacter,
     #[error("the path contains a backslash (a folder separator on Windows): use / between folders, or rename the file")]
     Backslash,
+    #[error(
+        "the path contains a character that looks like / or \\ but is not one (a division or fraction slash, a full-width solidus): rename the file"
+    )]
+    SlashLookAlike,
     #[error("a folder or file name begins or ends with a space, or is only spaces")]
     EdgeSpace,
     #[error("the full key is longer than S3's limit of 1024 bytes")]
@@ -116,6 +120,9 @@ impl ObjectKey {
         if key.contains('\\') {
             return Err(ObjectKeyError::Backslash);
         }
+        if key.chars().any(looks_like_a_slash) {
+            return Err(ObjectKeyError::SlashLookAlike);
+        }
         let key: String = key.nfc().collect();
         let mut segments = key.split('/');
         // The first segment is the prefix itself.
@@ -159,14 +166,53 @@ impl ObjectKey {
 }
 
 /// Characters that make a name read as something else: bidirectional
-/// controls (the "invoice\u{202e}gpj.exe" trick) and zero-width or invisible
-/// spaces. Zero-width (non-)joiners stay allowed: Persian, Indic scripts and
-/// emoji need them in ordinary names.
+/// controls (the "invoice\u{202e}gpj.exe" trick), characters that render as
+/// nothing (Unicode's default-ignorable code points: zero-width spaces, the
+/// combining grapheme joiner, Hangul fillers, tag characters, invisible
+/// operators), line and paragraph separators, spaces that look exactly like
+/// an ASCII space, and noncharacters. Kept allowed because ordinary names
+/// need them: the zero-width (non-)joiners (Persian, Indic scripts, emoji),
+/// variation selectors (emoji presentation, CJK variants), Mongolian free
+/// variation selectors, and the ideographic space U+3000 (CJK text; refused
+/// at the edges of a name like any space).
 fn misleads(c: char) -> bool {
+    let cp = u32::from(c);
     matches!(c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // bidi
-        | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}' // invisible
+        | '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
+        | '\u{200B}' | '\u{2060}'..='\u{2065}' | '\u{206A}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}' | '\u{E01F0}'..='\u{E0FFF}' // default-ignorable, rendered as nothing
+        | '\u{2028}' | '\u{2029}' // line and paragraph separators
+        | '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' // look like a space
+        | '\u{FDD0}'..='\u{FDEF}' // noncharacters
+    ) || cp & 0xFFFE == 0xFFFE // noncharacters U+xxFFFE and U+xxFFFF
+}
+
+/// Characters drawn like a slash or a backslash (a name "..\u{2215}x" reads
+/// as "../x"). Full-width forms are here too although NFKC would map them.
+fn looks_like_a_slash(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2044}'
+            | '\u{2215}'
+            | '\u{2216}'
+            | '\u{2571}'
+            | '\u{2572}'
+            | '\u{29F5}'
+            | '\u{29F8}'
+            | '\u{29F9}'
+            | '\u{FE68}'
+            | '\u{FF0F}'
+            | '\u{FF3C}'
+            | '\u{1735}'
     )
+}
+
+/// Whether `c` would make text read as something else (the characters keys
+/// refuse besides control characters); for showing text from requests.
+pub fn changes_how_text_reads(c: char) -> bool {
+    misleads(c) || looks_like_a_slash(c)
 }
 
 impl fmt::Display for ObjectKey {
@@ -234,6 +280,27 @@ mod tests {
         for name in ["invoice\u{202e}gpj.exe", "a\u{200b}b.csv", "\u{2066}x\u{2069}.csv", "bom\u{feff}.csv"] {
             assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::InvisibleCharacter), "{name:?}");
         }
+        for name in [
+            "a\u{3164}b.txt",
+            "a\u{115f}b.txt",
+            "a\u{034f}b.txt",
+            "a\u{2028}b.txt",
+            "a\u{2029}b.txt",
+            "a\u{e0041}b.txt",
+            "a\u{206a}b.txt",
+            "a\u{fff9}b.txt",
+            "a\u{1d173}b.txt",
+            "a\u{00a0}b.txt",
+            "a\u{2007}b.txt",
+            "a\u{fdd0}b.txt",
+            "a\u{ffff}b.txt",
+            "a\u{10fffe}b.txt",
+        ] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::InvisibleCharacter), "{name:?}");
+        }
+        for name in ["..\u{2215}x.txt", "a\u{2044}b", "..\u{ff0f}x", "a\u{ff3c}b", "a\u{29f5}b"] {
+            assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::SlashLookAlike), "{name:?}");
+        }
         for name in ["..\\..\\x.txt", "dir\\file.csv"] {
             assert_eq!(ObjectKey::build("batch", "", name), Err(ObjectKeyError::Backslash), "{name:?}");
         }
@@ -251,6 +318,9 @@ mod tests {
         for name in [
             "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}.csv",
             "\u{1f468}\u{200d}\u{1f469}.txt",
+            "\u{2764}\u{fe0f} notes.txt",
+            "\u{845b}\u{e0100}.txt",
+            "\u{6771}\u{3000}\u{4eac}.csv",
             "a b.csv",
         ] {
             assert!(ObjectKey::build("batch", "", name).is_ok(), "{name:?}");

@@ -133,13 +133,13 @@ pub async fn audit_page(
         .map(|r| AuditView {
             id: r.id,
             when: format_utc(r.at),
-            actor: r.actor,
+            actor: shown(&r.actor),
             action: r.action,
-            target: r.target.unwrap_or_default(),
+            target: shown(&r.target.unwrap_or_default()),
             outcome: r.outcome,
             ip: r.ip.unwrap_or_default(),
-            user_agent: r.user_agent.unwrap_or_default(),
-            detail: r.detail.unwrap_or_default(),
+            user_agent: shown(&r.user_agent.unwrap_or_default()),
+            detail: shown(&r.detail.unwrap_or_default()),
         })
         .collect();
     let page = AuditPage {
@@ -228,6 +228,24 @@ pub async fn export_audit(State(state): State<AppState>, Query(q): Query<AuditQu
         .into_response())
 }
 
+/// Text from a request as the audit page shows it: control characters and
+/// characters that change how text reads (direction overrides, invisible
+/// and look-alike characters; the same set object keys refuse) are written
+/// as `\u{…}`, so a refused attempt cannot make its row read as something
+/// else. The stored row and the exports keep the exact text.
+fn shown(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || crate::domain::changes_how_text_reads(c) {
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +256,13 @@ mod tests {
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+    }
+
+    #[test]
+    fn the_page_spells_out_characters_that_would_change_how_a_row_reads() {
+        assert_eq!(shown("batch/invoice\u{202e}txt.exe"), "batch/invoice\\u{202e}txt.exe");
+        assert_eq!(shown("a\u{0}b\nc"), "a\\u{0000}b\\u{000a}c");
+        assert_eq!(shown("a\u{3164}b \u{2215} c"), "a\\u{3164}b \\u{2215} c");
+        assert_eq!(shown("Ünïcødé – 東京 \u{1f468}\u{200d}\u{1f469}"), "Ünïcødé – 東京 \u{1f468}\u{200d}\u{1f469}");
     }
 }
