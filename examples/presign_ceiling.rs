@@ -66,8 +66,18 @@ async fn run(
         match op {
             Op::Put => {
                 let key = ObjectKey::build("batch", "bench", &format!("t{task}/file-{n}.csv"))?;
-                s3::presign_put(&clients.s3, &bucket, &key, "text/csv", 1_048_576, s3::WriteCondition::Absent, ttl)
-                    .await?;
+                let marker = n.to_string();
+                s3::presign_put(
+                    &clients.s3,
+                    &bucket,
+                    &key,
+                    "text/csv",
+                    1_048_576,
+                    s3::WriteCondition::Absent,
+                    &marker,
+                    ttl,
+                )
+                .await?;
             }
             Op::Part => {
                 let part = i32::try_from(n % 10_000 + 1)?;

@@ -29,8 +29,9 @@ use crate::domain::{ObjectKey, Prefix};
 /// Headers the upload page sets on its requests to S3 (besides those the
 /// browser sets itself): the signed Content-Type of a single PUT, the
 /// `If-None-Match: *` that refuses to overwrite, and the `If-Match` that
-/// makes a teammate's replace of their own file exact.
-pub const CLIENT_HEADERS: [&str; 3] = ["content-type", "if-none-match", "if-match"];
+/// makes a teammate's replace of their own file exact, and the signed
+/// `x-amz-meta-egx-upload` that ties the object to its portal upload.
+pub const CLIENT_HEADERS: [&str; 4] = ["content-type", "if-none-match", "if-match", "x-amz-meta-egx-upload"];
 
 /// The id of the lifecycle rule the portal adds.
 pub const LIFECYCLE_RULE_ID: &str = "egx-abort-incomplete-multipart-uploads";
@@ -335,6 +336,7 @@ async fn check_checksums(s3: &aws_sdk_s3::Client, config: &Config) -> Check {
             "text/csv",
             1,
             crate::aws::s3::WriteCondition::Absent,
+            "doctor-probe",
             std::time::Duration::from_secs(60),
         )
         .await
@@ -577,15 +579,31 @@ mod tests {
         let rules = [rule(&["https://up.example.com"], &[], &["ETag"])];
         assert_eq!(
             evaluate_cors(&rules, "https://up.example.com"),
-            CorsVerdict::HeadersNotAllowed(vec!["content-type".into(), "if-none-match".into(), "if-match".into()])
+            CorsVerdict::HeadersNotAllowed(vec![
+                "content-type".into(),
+                "if-none-match".into(),
+                "if-match".into(),
+                "x-amz-meta-egx-upload".into()
+            ])
         );
-        let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match"], &["etag"])];
+        let rules =
+            [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match", "x-amz-meta-egx-upload"], &["etag"])];
         assert_eq!(
             evaluate_cors(&rules, "https://up.example.com"),
             CorsVerdict::HeadersNotAllowed(vec!["if-match".into()]),
             "a replace sends If-Match"
         );
         let rules = [rule(&["https://*.example.com"], &["Content-Type", "If-None-Match", "If-Match"], &["etag"])];
+        assert_eq!(
+            evaluate_cors(&rules, "https://up.example.com"),
+            CorsVerdict::HeadersNotAllowed(vec!["x-amz-meta-egx-upload".into()]),
+            "every single PUT sends its upload marker"
+        );
+        let rules = [rule(
+            &["https://*.example.com"],
+            &["Content-Type", "If-None-Match", "If-Match", "x-amz-meta-egx-upload"],
+            &["etag"],
+        )];
         assert_eq!(evaluate_cors(&rules, "https://up.example.com"), CorsVerdict::Ok);
     }
 

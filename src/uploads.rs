@@ -253,6 +253,23 @@ pub async fn complete(
             "no_such_upload",
             "S3 no longer knows this upload (it was aborted or expired). Upload the file again.".to_owned(),
         )),
+        Err(MultipartError::BadParts(code)) if code == "InvalidPart" || code == "InvalidPartOrder" => {
+            // A wrong or missing ETag in the list: the parts S3 holds are
+            // fine, so the upload stays open and can be completed again with
+            // the list S3 itself gives (ListParts), as the page does on Retry.
+            tracing::warn!(%code, upload_id = mp.upload_id, "S3 refused the part list; the upload stays open");
+            let now = state.now();
+            let mut tx = db::begin_immediate(&state.db).await?;
+            let event = Event::failure(AuditAction::UploadFailed, mp.object_key.as_str()).with_detail(
+                serde_json::json!({ "upload_id": mp.upload_id, "reason": "part_list_refused", "code": code, "still_open": true }),
+            );
+            db::audit::record(&mut tx, ctx, event, now).await?;
+            tx.commit().await?;
+            return Err(AppError::Conflict(format!(
+                "S3 refused the list of parts ({code}): an ETag does not match a part it holds. \
+                 The parts already sent are kept; press Retry to complete with the parts S3 lists."
+            )));
+        }
         Err(MultipartError::BadParts(code)) => {
             tracing::warn!(%code, upload_id = mp.upload_id, "S3 refused the parts");
             Some(("bad_parts", format!("S3 refused the parts ({code}). Upload the file again.")))
@@ -293,10 +310,24 @@ pub async fn confirm(
         .await
         .map_err(|e| AppError::Upstream("S3 could not be reached to confirm the upload; try again.".into(), e))?;
     let now = state.now();
+    if facts.is_none() && !multipart {
+        // Asked too early (or the PUT never came): nothing is decided yet, so
+        // nothing is recorded; the same upload can be confirmed once it lands.
+        return Err(AppError::Conflict(
+            "S3 has no object at this key yet: send the file first, then confirm again.".to_owned(),
+        ));
+    }
+    let marker = upload_id.to_string();
     let problem = match &facts {
         None => Some("S3 has no object at this key: the upload did not arrive".to_owned()),
         Some(f) if f.size != declared_size => {
             Some(format!("S3 holds {} bytes, not the {} that were announced", f.size, declared_size))
+        }
+        // SECURITY: a single PUT is confirmed only if its own signed URL stored
+        // the object (the marker); otherwise a teammate could sign a key, let
+        // someone else upload there, and be recorded as its uploader.
+        Some(f) if !multipart && f.upload_marker.as_deref() != Some(marker.as_str()) => {
+            Some("The object at this key was stored by another upload, not through this one".to_owned())
         }
         Some(_) => None,
     };

@@ -226,6 +226,7 @@ mod tests {
             "text/csv",
             10_240,
             s3::WriteCondition::Absent,
+            "probe",
             Duration::from_secs(60),
         )
         .await

@@ -54,6 +54,11 @@ impl WriteCondition<'_> {
 }
 
 /// Presigns a single PUT under `condition`.
+///
+/// `upload_marker` is signed as the object's `x-amz-meta-egx-upload`: only a
+/// PUT through this very URL can store it, so the confirmation can tell the
+/// teammate's own object from one someone else put at the same key.
+#[allow(clippy::too_many_arguments)]
 pub async fn presign_put(
     s3: &aws_sdk_s3::Client,
     bucket: &BucketName,
@@ -61,6 +66,7 @@ pub async fn presign_put(
     content_type: &str,
     content_length: u64,
     condition: WriteCondition<'_>,
+    upload_marker: &str,
     ttl: Duration,
 ) -> anyhow::Result<PresignedPut> {
     let length = i64::try_from(content_length).context("file size out of range")?;
@@ -70,6 +76,7 @@ pub async fn presign_put(
         .key(key.as_str())
         .content_type(content_type)
         .content_length(length)
+        .metadata(UPLOAD_MARKER_KEY, upload_marker)
         .set_if_none_match(condition.if_none_match().map(str::to_owned))
         .set_if_match(condition.if_match());
     let presigned = put
@@ -271,7 +278,13 @@ pub async fn presign_get(
 pub struct ObjectFacts {
     pub size: i64,
     pub etag: String,
+    /// The `x-amz-meta-egx-upload` the object was stored with, if any.
+    pub upload_marker: Option<String>,
 }
+
+/// The user-metadata key (`x-amz-meta-egx-upload`) that names the portal
+/// upload whose signed PUT stored an object.
+pub const UPLOAD_MARKER_KEY: &str = "egx-upload";
 
 /// A short description of an S3 error for people: its code, else its HTTP status.
 pub fn describe<E: aws_sdk_s3::error::ProvideErrorMetadata, R: std::fmt::Debug>(
@@ -292,6 +305,7 @@ pub async fn head(s3: &aws_sdk_s3::Client, bucket: &BucketName, key: &str) -> an
         Ok(out) => Ok(Some(ObjectFacts {
             size: out.content_length().unwrap_or_default(),
             etag: out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            upload_marker: out.metadata().and_then(|m| m.get(UPLOAD_MARKER_KEY)).cloned(),
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context("S3 HeadObject")),

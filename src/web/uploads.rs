@@ -96,9 +96,6 @@ pub async fn sign_upload(
         Some(etag) => s3::WriteCondition::Exactly(etag),
         None => s3::WriteCondition::Absent,
     };
-    let presigned = s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, condition, ttl)
-        .await
-        .map_err(AppError::Internal)?;
     let now = state.now();
     let mut tx = db::begin_immediate(&state.db).await?;
     let new = db::uploads::NewUpload {
@@ -110,6 +107,13 @@ pub async fn sign_upload(
         replaces_etag: checked.replaces.as_deref(),
     };
     let upload_id = db::uploads::insert_signed(&mut *tx, &new, now).await?;
+    // Signed with the row's id as the object's marker (see `uploads::confirm`);
+    // local work only, no request to S3 while the transaction is open.
+    let marker = upload_id.to_string();
+    let presigned =
+        s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, condition, &marker, ttl)
+            .await
+            .map_err(AppError::Internal)?;
     if checked.replaces.is_some() {
         uploads::record_replace(&mut tx, &ctx, key.as_str(), upload_id, now).await?;
     }

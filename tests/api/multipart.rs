@@ -954,3 +954,81 @@ async fn an_upload_that_cannot_be_resumed_starts_over_and_frees_the_old_parts() 
     assert_eq!(states, [("aborted".to_owned(),), ("completed".to_owned(),)], "the old upload was aborted");
     assert!(open_s3_uploads(&app).await.is_empty(), "no parts left behind in S3");
 }
+
+// -- who stored the object ----------------------------------------------------
+
+#[tokio::test]
+async fn a_teammate_is_never_recorded_as_the_uploader_of_an_object_someone_else_stored() {
+    // Arrange: bob signs a key and sends nothing; alice then uploads there.
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    let (_, bob) = app.onboard(&unique("bob")).await;
+    let res = app.sign(&bob, serde_json::json!({"prefix": "batch", "relative_path": "claim.csv", "size": 10})).await;
+    assert_eq!(res.status(), 200);
+    let bobs: serde_json::Value = res.json().await.unwrap();
+    upload_small(&app, &alice, "batch", "claim.csv", b"0123456789").await;
+
+    // Act: bob confirms his own upload id.
+    let res = app.complete(&bob, bobs["upload_id"].as_i64().unwrap()).await;
+
+    // Assert: refused, his record failed, alice stays the only uploader.
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("stored by another upload"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads WHERE status = 'completed'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads WHERE status = 'failed'").await, 1);
+    let completed = app.audit_of("upload.completed").await;
+    assert_eq!(completed.len(), 1);
+    assert!(completed[0].0.starts_with("alice"), "{completed:?}");
+    assert_eq!(object_bytes(&app, "batch/claim.csv").await, b"0123456789");
+}
+
+#[tokio::test]
+async fn confirming_before_the_file_arrived_changes_nothing_and_works_once_it_has() {
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    let res = app.sign(&alice, serde_json::json!({"prefix": "batch", "relative_path": "early.csv", "size": 5})).await;
+    let signed: serde_json::Value = res.json().await.unwrap();
+    let id = signed["upload_id"].as_i64().unwrap();
+
+    let res = app.complete(&alice, id).await;
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("send the file first"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads WHERE status = 'signed'").await, 1, "still open");
+    assert!(app.audit_of("upload.failed").await.is_empty());
+
+    assert_eq!(put_part(&signed, b"early".to_vec()).await.0, 200);
+    assert_eq!(app.complete(&alice, id).await.status(), 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM uploads WHERE status = 'completed'").await, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_etag_in_the_part_list_keeps_the_upload_open_for_a_retry() {
+    let app = app_with_small_parts().await;
+    app.create_owner().await;
+    let (_, alice) = app.onboard(&unique("alice")).await;
+    let data = pattern(11 * MIB);
+    let started: serde_json::Value = create(&app, &alice, "etag.bin", data.len(), false).await.json().await.unwrap();
+    let id = started["upload_id"].as_str().unwrap().to_owned();
+    let parts = upload_parts(&app, &alice, &id, &data, 5 * MIB, &[1, 2, 3]).await;
+    let mut wrong = parts.clone();
+    wrong[1]["ETag"] = serde_json::json!("\"00000000000000000000000000000000\"");
+
+    let res = complete(&app, &alice, &id, &serde_json::json!(wrong)).await;
+
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("parts already sent are kept"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM multipart_uploads WHERE state = 'open'").await, 1);
+    assert_eq!(open_s3_uploads(&app).await, vec!["batch/mp/etag.bin".to_owned()]);
+    let held: Vec<serde_json::Value> = list_parts(&app, &alice, &id).await.json().await.unwrap();
+    assert_eq!(held.len(), 3);
+    // Retry with the list S3 gives: completed, byte for byte.
+    let listed: Vec<serde_json::Value> =
+        held.iter().map(|p| serde_json::json!({"PartNumber": p["PartNumber"], "ETag": p["ETag"]})).collect();
+    assert_eq!(complete(&app, &alice, &id, &serde_json::json!(listed)).await.status(), 200);
+    assert_eq!(object_bytes(&app, "batch/mp/etag.bin").await, data);
+}
