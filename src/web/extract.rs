@@ -38,6 +38,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError(AppError::PayloadTooLarge))
             }
+            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError(AppError::BadRequest(
+                    "The request could not be read: send it as JSON (Content-Type: application/json).".into(),
+                )))
+            }
             Err(e) => {
                 // Keep serde's own words (useful to whoever writes the client), not axum's preamble.
                 let text = e.body_text();

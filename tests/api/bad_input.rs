@@ -258,6 +258,18 @@ async fn malformed_bodies_and_unknown_api_paths_get_clear_answers_in_the_right_f
     assert_eq!(res.status(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["message"], "The request could not be read: missing field `size` at line 1 column 42.");
+    // JSON sent without saying so: the answer says how to send it.
+    let res = teammate
+        .post(app.url("/api/uploads"))
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "text/plain")
+        .body(r#"{"prefix":"batch","relative_path":"a.csv","size":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "The request could not be read: send it as JSON (Content-Type: application/json).");
 
     // A form a person sent: a page that says what to do, no parser internals.
     let owner_csrf = app.csrf(&app.client, "/admin/teammates").await;
