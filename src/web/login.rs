@@ -48,13 +48,18 @@ pub struct LoginForm {
     password: String,
 }
 
-/// The throttling keys of a sign-in attempt: the client address, the
-/// username from that address, and — unless this browser is a known device
-/// of the account — the username from anywhere (guessing from many addresses).
+/// The throttling keys of a sign-in attempt: the username from the client's
+/// address always; and unless this browser is a known device of the
+/// account, the address itself (many names guessed from one place) and the
+/// username from anywhere (one name guessed from many places). A known
+/// device only ever tries its own account, so other people's failures (on
+/// the same office NAT, or strangers elsewhere) never hold it back, while
+/// its own wrong passwords still do.
 pub fn throttle_keys(meta: &ClientMeta, username: &str, known_device: bool) -> Vec<String> {
     let user = username.to_lowercase();
-    let mut keys = vec![meta.ip_key(), format!("user@{}:{user}", meta.ip_key())];
+    let mut keys = vec![format!("user@{}:{user}", meta.ip_key())];
     if !known_device {
+        keys.push(meta.ip_key());
         keys.push(format!("user:{user}"));
     }
     keys

@@ -138,3 +138,28 @@ async fn strangers_guessing_from_many_addresses_cannot_lock_the_owner_out_of_a_k
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/admin/teammates");
 }
+
+#[tokio::test]
+async fn colleagues_failing_from_the_same_address_do_not_hold_back_the_owners_known_browser() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    app.create_owner().await;
+    let (_, _) = app.onboard(&unique("ann")).await;
+    let owners_browser = app.new_client();
+    assert_eq!(app.login(&owners_browser, OWNER, OWNER_PASSWORD).await.status(), 303);
+
+    // Act: from the same address (one office NAT), six wrong tries for other names.
+    for i in 0..6 {
+        let res = app.login(&app.new_client(), &format!("colleague{i}"), "a-wrong-guess").await;
+        assert!(matches!(res.status().as_u16(), 401 | 429), "{}", res.status());
+    }
+
+    // Assert: a browser the portal does not know waits; the owner's own browser does not.
+    assert_eq!(app.login(&app.new_client(), OWNER, OWNER_PASSWORD).await.status(), 429);
+    let res = app.login(&owners_browser, OWNER, OWNER_PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    // Its own wrong passwords still count: the fifth starts a delay for that name there.
+    for _ in 0..5 {
+        assert_eq!(app.login(&owners_browser, OWNER, "not-the-password").await.status(), 401);
+    }
+    assert_eq!(app.login(&owners_browser, OWNER, OWNER_PASSWORD).await.status(), 429);
+}
