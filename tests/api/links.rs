@@ -238,6 +238,10 @@ async fn a_revoked_link_gets_the_same_answer_as_an_unknown_one_and_is_audited() 
     assert_eq!(text_of(&page, &format!("#links tr[data-link=\"{id}\"] .link-state")), "revoked (by the owner)");
     // Revoking twice: nothing left to revoke.
     assert_eq!(app.teammate_action(&name.0, &format!("links/{id}/revoke"), &[]).await.status(), 409);
+    // The list says there is nothing left to wait for, and what to do.
+    let list = app.get("/admin/teammates").await.text().await.unwrap();
+    let detail = text_of(&list, ".status-detail");
+    assert!(detail.starts_with("no link left to reveal"), "{detail}");
 }
 
 #[tokio::test]

@@ -103,7 +103,7 @@ fn step_label(step: &str) -> &str {
 }
 
 /// One line saying where a teammate stands, beside the status.
-fn status_detail(t: &Teammate, status: TeammateStatus) -> String {
+fn status_detail(t: &Teammate, status: TeammateStatus, pending_links: i64) -> String {
     match status {
         TeammateStatus::Incomplete => match (&t.last_error, &t.last_step) {
             (Some(err), _) => format!("stopped at {err}"),
@@ -115,6 +115,9 @@ fn status_detail(t: &Teammate, status: TeammateStatus) -> String {
             (None, Some(step)) => format!("removal stopped after \u{201c}{step}\u{201d}"),
             (None, None) => "removal started".to_owned(),
         },
+        TeammateStatus::Activating if pending_links == 0 => {
+            "no link left to reveal (revoked or expired): reissue one from the teammate's page".to_owned()
+        }
         TeammateStatus::Activating => "waiting for the teammate to reveal their link".to_owned(),
         TeammateStatus::Disabled => "portal account disabled (IAM untouched)".to_owned(),
         TeammateStatus::Removed => t.removed_at.map(|at| format!("removed {}", format_utc(at))).unwrap_or_default(),
@@ -171,7 +174,7 @@ fn teammate_view(o: &TeammateOverview, now: Timestamp, grace_secs: i64) -> Teamm
     TeammateView {
         name: t.iam_user_name.clone(),
         status: o.status.as_str(),
-        detail: status_detail(t, o.status),
+        detail: status_detail(t, o.status, o.pending_links),
         keys: keys_view(&o.keys, now),
         account: account_state(t),
         pending_links: o.pending_links,
