@@ -67,6 +67,7 @@ async fn add_locked(state: &AppState, ctx: &AuditContext, name: &IamUserName) ->
             TeammateStatus::Removed => {
                 db::teammates::reset_for_readd(&mut *tx, t.id, now).await?;
                 db::accounts::reset_teammate(&mut *tx, t.id).await?;
+                state.open_uploads.forget_all();
                 re_added = true;
             }
             TeammateStatus::Removing => {

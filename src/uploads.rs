@@ -439,6 +439,14 @@ impl OpenUploads {
         }
     }
 
+    /// Forgets every entry (a name changed hands: its old uploads are no
+    /// longer the account's).
+    pub fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
     /// Forgets an upload that ended (aborted or completed).
     pub fn forget(&self, upload_id: i64) {
         if let Ok(mut entries) = self.entries.lock() {

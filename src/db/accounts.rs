@@ -119,10 +119,13 @@ pub async fn set_disabled<'e>(db: impl SqliteExecutor<'e>, account_id: i64, at: 
 }
 
 /// A removed teammate added again starts without the old password (the
-/// name may belong to someone else now) and with the account enabled.
+/// name may belong to someone else now) and with the account enabled; the
+/// uploads made so far belong to the name's earlier holder
+/// (`former_uploads_through`).
 pub async fn reset_teammate<'e>(db: impl SqliteExecutor<'e>, teammate_id: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE accounts SET password_hash = NULL, disabled_at = NULL, totp_secret = NULL, totp_pending = NULL \
+        "UPDATE accounts SET password_hash = NULL, disabled_at = NULL, totp_secret = NULL, totp_pending = NULL, \
+         former_uploads_through = (SELECT COALESCE(MAX(id), 0) FROM uploads) \
          WHERE teammate_id = ? AND role = 'teammate'",
     )
     .bind(teammate_id)

@@ -64,11 +64,13 @@ pub async fn find_owned<'e>(
     upload_id: i64,
     account_id: i64,
 ) -> sqlx::Result<Option<Multipart>> {
-    sqlx::query_as::<_, Multipart>(select!("WHERE m.upload_id = ? AND u.account_id = ?"))
-        .bind(upload_id)
-        .bind(account_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as::<_, Multipart>(select!(
+        "WHERE m.upload_id = ? AND u.account_id = ? AND u.id > COALESCE(a.former_uploads_through, 0)"
+    ))
+    .bind(upload_id)
+    .bind(account_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// The newest open upload of `account_id` for this key and size (resume after a reload).
@@ -80,6 +82,7 @@ pub async fn find_resumable<'e>(
 ) -> sqlx::Result<Option<Multipart>> {
     sqlx::query_as::<_, Multipart>(select!(
         "WHERE u.account_id = ? AND u.object_key = ? AND u.declared_size = ? AND m.state = 'open' \
+           AND u.id > COALESCE(a.former_uploads_through, 0) \
          ORDER BY m.upload_id DESC LIMIT 1"
     ))
     .bind(account_id)

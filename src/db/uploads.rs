@@ -56,7 +56,8 @@ pub async fn find_owned<'e>(db: impl SqliteExecutor<'e>, id: i64, account_id: i6
     sqlx::query_as::<_, Upload>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
                 u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
-         FROM uploads u JOIN accounts a ON a.id = u.account_id WHERE u.id = ? AND u.account_id = ?",
+         FROM uploads u JOIN accounts a ON a.id = u.account_id \
+         WHERE u.id = ? AND u.account_id = ? AND u.id > COALESCE(a.former_uploads_through, 0)",
     )
     .bind(id)
     .bind(account_id)
@@ -96,7 +97,8 @@ pub async fn list_recent<'e>(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
                 u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
-         WHERE (?1 IS NULL OR u.account_id = ?1) AND u.status = 'completed' \
+         WHERE (?1 IS NULL OR (u.account_id = ?1 AND u.id > COALESCE(a.former_uploads_through, 0))) \
+           AND u.status = 'completed' \
          ORDER BY u.id DESC LIMIT ?2",
     )
     .bind(account_id)
@@ -129,14 +131,16 @@ pub async fn list_filtered<'e>(
 }
 
 /// The newest completed upload at `object_key` that nothing replaced since:
-/// `(upload id, account id, ETag)`.
+/// `(upload id, account id, ETag)`. The account id is 0 (no account) when the
+/// upload was made by an earlier holder of the account's name.
 pub async fn current_at_key<'e>(
     db: impl SqliteExecutor<'e>,
     object_key: &str,
 ) -> sqlx::Result<Option<(i64, i64, Option<String>)>> {
     sqlx::query_as(
-        "SELECT id, account_id, etag FROM uploads \
-         WHERE object_key = ? AND status = 'completed' AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
+        "SELECT u.id, CASE WHEN u.id > COALESCE(a.former_uploads_through, 0) THEN u.account_id ELSE 0 END, u.etag \
+         FROM uploads u JOIN accounts a ON a.id = u.account_id \
+         WHERE u.object_key = ? AND u.status = 'completed' AND u.replaced_by IS NULL ORDER BY u.id DESC LIMIT 1",
     )
     .bind(object_key)
     .fetch_optional(db)

@@ -212,3 +212,40 @@ async fn a_user_without_the_managed_tag_is_never_deleted() {
     assert_eq!(app.iam_keys(&name).await.len(), 1);
     assert!(app.audit_of("teammate.removal_started").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_name_added_again_is_a_new_person_who_cannot_list_or_replace_the_earlier_holders_files() {
+    // Arrange: dave uploads a file, is removed, and the name is given to someone new.
+    let app = TestApp::spawn(Backend::LocalStack).await;
+    app.create_owner().await;
+    let name = unique("dave");
+    let (_, first) = app.onboard(&name).await;
+    let res = app.sign(&first, serde_json::json!({"prefix": "batch", "relative_path": "own.txt", "size": 3})).await;
+    let signed: serde_json::Value = res.json().await.unwrap();
+    let mut put = reqwest::Client::new().put(signed["url"].as_str().unwrap()).body(b"old".to_vec());
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    assert_eq!(app.complete(&first, signed["upload_id"].as_i64().unwrap()).await.status(), 200);
+    assert_eq!(app.teammate_action(&name, "remove", &[("confirm", &name)]).await.status(), 303);
+
+    // Act
+    let (_, second) = app.onboard(&name).await;
+
+    // Assert: the new holder sees no uploads and may not replace the earlier file …
+    let page = second.get(app.url("/upload")).send().await.unwrap().text().await.unwrap();
+    assert!(has(&page, "#no-uploads"), "the earlier holder's uploads are not listed");
+    let res = app
+        .sign(&second, serde_json::json!({"prefix": "batch", "relative_path": "own.txt", "size": 3, "replace": true}))
+        .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "object_taken");
+    // … nor confirm the earlier holder's upload; the owner still sees it in the history.
+    assert_eq!(app.complete(&second, signed["upload_id"].as_i64().unwrap()).await.status(), 404);
+    let uploads = app.get("/admin/uploads").await.text().await.unwrap();
+    assert!(uploads.contains("batch/own.txt"), "the history keeps it");
+    // Their own uploads work as for anyone.
+    let res = app.sign(&second, serde_json::json!({"prefix": "batch", "relative_path": "new.txt", "size": 3})).await;
+    assert_eq!(res.status(), 200);
+}
