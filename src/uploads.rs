@@ -296,6 +296,12 @@ pub async fn complete(
     confirm(state, ctx, mp.upload_id, &mp.object_key, mp.declared_size, true).await
 }
 
+/// The `x-amz-meta-egx-upload` value a single PUT of upload `upload_id` is
+/// signed with, and that [`confirm`] expects back from HeadObject.
+pub fn upload_marker(upload_id: i64) -> String {
+    upload_id.to_string()
+}
+
 /// Confirms the object with HeadObject (size, ETag) and records the upload
 /// as completed, or as failed when S3 holds something else.
 pub async fn confirm(
@@ -317,7 +323,7 @@ pub async fn confirm(
             "S3 has no object at this key yet: send the file first, then confirm again.".to_owned(),
         ));
     }
-    let marker = upload_id.to_string();
+    let marker = upload_marker(upload_id);
     let problem = match &facts {
         None => Some("S3 has no object at this key: the upload did not arrive".to_owned()),
         Some(f) if f.size != declared_size => {

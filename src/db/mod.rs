@@ -7,6 +7,16 @@
 //! transaction that reads and then writes, so two such transactions queue
 //! instead of failing with "database is locked" at commit.
 
+/// SQL condition, for a query joining `uploads u` with its `accounts a`: the
+/// upload belongs to the account's current holder, not to an earlier holder
+/// of a name that was removed and added again (`former_uploads_through`).
+/// Every query that hands an account its own uploads uses it.
+macro_rules! current_holders_upload {
+    () => {
+        "u.id > COALESCE(a.former_uploads_through, 0)"
+    };
+}
+
 pub mod access_keys;
 pub mod accounts;
 pub mod audit;

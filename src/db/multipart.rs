@@ -25,12 +25,12 @@ pub struct Multipart {
 
 /// The common SELECT with a literal tail, so every query stays a static string.
 macro_rules! select {
-    ($tail:literal) => {
+    ($($tail:expr),+ $(,)?) => {
         concat!(
             "SELECT m.upload_id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, ",
             "u.replace_existing, u.replaces_etag, m.s3_upload_id, m.part_size, m.part_count, m.state, m.last_activity_at ",
             "FROM multipart_uploads m JOIN uploads u ON u.id = m.upload_id JOIN accounts a ON a.id = u.account_id ",
-            $tail
+            $($tail),+
         )
     };
 }
@@ -65,7 +65,8 @@ pub async fn find_owned<'e>(
     account_id: i64,
 ) -> sqlx::Result<Option<Multipart>> {
     sqlx::query_as::<_, Multipart>(select!(
-        "WHERE m.upload_id = ? AND u.account_id = ? AND u.id > COALESCE(a.former_uploads_through, 0)"
+        "WHERE m.upload_id = ? AND u.account_id = ? AND ",
+        current_holders_upload!()
     ))
     .bind(upload_id)
     .bind(account_id)
@@ -82,7 +83,9 @@ pub async fn find_resumable<'e>(
 ) -> sqlx::Result<Option<Multipart>> {
     sqlx::query_as::<_, Multipart>(select!(
         "WHERE u.account_id = ? AND u.object_key = ? AND u.declared_size = ? AND m.state = 'open' \
-           AND u.id > COALESCE(a.former_uploads_through, 0) \
+           AND ",
+        current_holders_upload!(),
+        " \
          ORDER BY m.upload_id DESC LIMIT 1"
     ))
     .bind(account_id)

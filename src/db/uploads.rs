@@ -53,12 +53,13 @@ pub async fn insert_signed<'e>(db: impl SqliteExecutor<'e>, new: &NewUpload<'_>,
 
 /// An upload, only if it belongs to `account_id`.
 pub async fn find_owned<'e>(db: impl SqliteExecutor<'e>, id: i64, account_id: i64) -> sqlx::Result<Option<Upload>> {
-    sqlx::query_as::<_, Upload>(
+    sqlx::query_as::<_, Upload>(concat!(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
                 u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
-         WHERE u.id = ? AND u.account_id = ? AND u.id > COALESCE(a.former_uploads_through, 0)",
-    )
+         WHERE u.id = ? AND u.account_id = ? AND ",
+        current_holders_upload!()
+    ))
     .bind(id)
     .bind(account_id)
     .fetch_optional(db)
@@ -93,14 +94,15 @@ pub async fn list_recent<'e>(
     account_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Upload>> {
-    sqlx::query_as::<_, Upload>(
+    sqlx::query_as::<_, Upload>(concat!(
         "SELECT u.id, u.account_id, a.username, u.object_key, u.declared_size, u.content_type, u.status, \
                 u.size, u.etag, u.created_at, u.completed_at, u.replaced_by \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
-         WHERE (?1 IS NULL OR (u.account_id = ?1 AND u.id > COALESCE(a.former_uploads_through, 0))) \
-           AND u.status = 'completed' \
+         WHERE (?1 IS NULL OR (u.account_id = ?1 AND ",
+        current_holders_upload!(),
+        ")) AND u.status = 'completed' \
          ORDER BY u.id DESC LIMIT ?2",
-    )
+    ))
     .bind(account_id)
     .bind(limit)
     .fetch_all(db)
@@ -137,11 +139,13 @@ pub async fn current_at_key<'e>(
     db: impl SqliteExecutor<'e>,
     object_key: &str,
 ) -> sqlx::Result<Option<(i64, i64, Option<String>)>> {
-    sqlx::query_as(
-        "SELECT u.id, CASE WHEN u.id > COALESCE(a.former_uploads_through, 0) THEN u.account_id ELSE 0 END, u.etag \
+    sqlx::query_as(concat!(
+        "SELECT u.id, CASE WHEN ",
+        current_holders_upload!(),
+        " THEN u.account_id ELSE 0 END, u.etag \
          FROM uploads u JOIN accounts a ON a.id = u.account_id \
          WHERE u.object_key = ? AND u.status = 'completed' AND u.replaced_by IS NULL ORDER BY u.id DESC LIMIT 1",
-    )
+    ))
     .bind(object_key)
     .fetch_optional(db)
     .await

@@ -109,7 +109,7 @@ pub async fn sign_upload(
     let upload_id = db::uploads::insert_signed(&mut *tx, &new, now).await?;
     // Signed with the row's id as the object's marker (see `uploads::confirm`);
     // local work only, no request to S3 while the transaction is open.
-    let marker = upload_id.to_string();
+    let marker = uploads::upload_marker(upload_id);
     let presigned =
         s3::presign_put(&state.aws.s3, &state.config.bucket, key, content_type, dest.size, condition, &marker, ttl)
             .await
